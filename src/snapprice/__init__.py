@@ -1,0 +1,3 @@
+"""snapprice: cross-platform price monitoring by image."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,87 @@
+"""Typed records that cross stage boundaries (search results, rejects)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class QueryImage:
+    """The image one search is made for: its bytes, and a public URL when it has one."""
+
+    digest: str
+    data: bytes
+    url: str | None = None
+    mime: str = "image/jpeg"
+
+
+@dataclass(frozen=True, slots=True)
+class SearchItem:
+    """One result of an image search, as the platform gave it (values not yet normalized)."""
+
+    item_id: str
+    title: str | None
+    pic_url: str | None
+    price: Any
+    promo_price: Any = None
+    original_price: Any = None
+    sales: Any = None
+    shop: str | None = None
+    shop_id: str | None = None
+    detail_url: str | None = None
+    area: str | None = None
+    currency: str = "CNY"
+    price_unit: str = "yuan"  # "fen" for platforms that send prices in cents (Pinduoduo)
+    rank: int = 0  # 1-based position over all pages of one search
+
+
+@dataclass(slots=True)
+class SearchPage:
+    """One page of results plus what the archive needs (redacted request, exact body)."""
+
+    platform: str
+    page: int
+    items: list[SearchItem]
+    has_more: bool
+    total: int | None = None
+    cached: bool = False
+    quota: str | None = None
+    request: dict[str, Any] = field(default_factory=dict)
+    body: Any = None
+    http_status: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """Something refused, with the stage that refused it and why."""
+
+    stage: str
+    source: str
+    reason: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ListingSnapshot:
+    """One normalized search result: a listing and its price/sales at capture time.
+
+    Produced by ``snapprice.normalize`` from a ``SearchItem``; consumed by the loader.
+    Prices are exact decimals in major units of ``currency`` (yuan, not fen).
+    """
+
+    platform: str  # marketplace: taobao, 1688, jd, pinduoduo, ...
+    item_id: str
+    title: str | None
+    shop: str | None
+    url: str | None
+    pic_url: str | None
+    price_low: Any  # Decimal | None
+    price_high: Any  # Decimal | None
+    promo_price: Any  # Decimal | None
+    original_price: Any  # Decimal | None
+    currency: str
+    sales_lower_bound: int | None
+    sales_text: str | None
+    rank: int
+    score: float | None = None

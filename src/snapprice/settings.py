@@ -1,0 +1,202 @@
+"""Typed settings: config/snapprice.toml overlaid by SNAPPRICE_* environment variables.
+
+Read once (``load_settings``) and passed down; no other module reads the environment.
+Secrets never live in the TOML file: a platform section names the environment variables
+that hold its credentials, and ``load_settings`` resolves them into ``SecretStr`` values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from snapprice.errors import ConfigError
+
+DEFAULT_CONFIG = Path("config/snapprice.toml")
+ENV_PREFIX = "SNAPPRICE_"
+Protocol = Literal["gateway", "top", "aliyun-imagesearch", "1688-aop"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatabaseSettings(_Section):
+    url: str = ""  # empty: embedded PostgreSQL (pgserver) under data_dir
+    data_dir: str = ""  # empty: the user's data dir (platformdirs)
+    connect_timeout: int = Field(5, ge=1, le=120)
+
+
+class CatalogSettings(_Section):
+    path: str = "config/sample_catalog.csv"
+
+
+class DedupeSettings(_Section):
+    threshold: int = Field(8, ge=0, le=32)
+    workers: int = Field(0, ge=0)  # 0: every core
+    max_image_bytes: int = Field(25_000_000, gt=0)
+    max_pixels: int = Field(60_000_000, gt=0)
+    fetch_timeout: float = Field(15.0, gt=0)
+
+
+class SearchSettings(_Section):
+    concurrency: int = Field(8, ge=1, le=256)
+    max_attempts: int = Field(6, ge=1, le=50)
+    max_retry_seconds: float = Field(300.0, gt=0)
+    limiter: Literal["process", "postgres"] = "process"
+    match_min_score: float = Field(0.0, ge=0, le=1)
+    verify_matches: bool = False
+
+
+class ScheduleSettings(_Section):
+    cron: str = "0 7 * * *"
+    timezone: str = "Asia/Shanghai"
+
+
+class PlatformSettings(_Section):
+    protocol: Protocol
+    base_url: str
+    platform: str = ""  # gateway path segment (taobao, 1688, jd, pinduoduo); default: section name
+    enabled: bool = True
+    qps: float = Field(5.0, gt=0, le=10_000)
+    pages: int = Field(1, ge=1, le=100)
+    page_size: int = Field(20, ge=1, le=200)
+    cat: str = ""
+    sort: str = ""
+    timeout: float = Field(10.0, gt=0, le=600)
+    currency: str = Field("CNY", pattern=r"^[A-Z]{3}$")
+    credentials: dict[str, str] = Field(default_factory=dict)  # field -> ENV VAR NAME
+    options: dict[str, Any] = Field(default_factory=dict)  # protocol-specific knobs
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+
+class Settings(_Section):
+    database: DatabaseSettings = DatabaseSettings()
+    catalog: CatalogSettings = CatalogSettings()
+    dedupe: DedupeSettings = DedupeSettings()
+    search: SearchSettings = SearchSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    platforms: dict[str, PlatformSettings] = Field(default_factory=dict)
+    # Resolved at load time from the variables each platform names; never serialized.
+    secrets: dict[str, dict[str, SecretStr]] = Field(default_factory=dict, exclude=True)
+    source: str = Field("", exclude=True)
+
+    def enabled_platforms(self) -> dict[str, PlatformSettings]:
+        return {n: p for n, p in self.platforms.items() if p.enabled}
+
+    def credentials(self, platform: str) -> dict[str, str]:
+        """Plain credential values of one platform (for the client that signs with them)."""
+        return {k: v.get_secret_value() for k, v in self.secrets.get(platform, {}).items()}
+
+    def digest(self) -> str:
+        """A short digest of the effective config (no secrets), stored with each run."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
+    node = tree
+    for part in path[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"environment overlay: {'.'.join(path)} is not a table")
+    node[path[-1]] = value
+
+
+def _env_value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def _read_secrets_file(path: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"secrets file {path}: cannot be read ({exc.strerror})") from None
+    for n, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = line.partition("=")
+        if not sep:
+            raise ConfigError(f"secrets file {path} line {n}: expected NAME=value")
+        out[name.strip()] = value.strip().strip("'\"")
+    return out
+
+
+def load_settings(
+    path: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    require_credentials: bool = True,
+) -> Settings:
+    """Read the TOML file, overlay the environment, validate, resolve secrets.
+
+    Precedence: ``path`` argument, ``SNAPPRICE_CONFIG``, ``config/snapprice.toml`` (when it
+    exists; otherwise built-in defaults). ``SNAPPRICE_SECTION__KEY=value`` overrides one key
+    (JSON values allowed: ``SNAPPRICE_PLATFORMS__JD__QPS=2``); ``DATABASE_URL`` sets
+    ``database.url``. Errors name the offending key.
+    """
+    env = dict(os.environ if environ is None else environ)
+    chosen = path or env.get("SNAPPRICE_CONFIG") or ""
+    cfg_path = Path(chosen) if chosen else DEFAULT_CONFIG
+    tree: dict[str, Any] = {}
+    if cfg_path.exists():
+        try:
+            tree = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{cfg_path}: not valid TOML ({exc})") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{cfg_path}: cannot be read ({exc})") from None
+    elif chosen:
+        raise ConfigError(f"config file {cfg_path} does not exist")
+
+    for name, raw in sorted(env.items()):
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        keys = [k.lower() for k in name[len(ENV_PREFIX):].split("__")]
+        _set_path(tree, keys, _env_value(raw))
+    if env.get("DATABASE_URL"):
+        _set_path(tree, ["database", "url"], env["DATABASE_URL"])
+
+    try:
+        settings = Settings.model_validate(tree)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(
+            f"{cfg_path if cfg_path.exists() else 'config'}: `{key}`: {err['msg']}"
+        ) from None
+
+    secret_values = dict(env)
+    secrets_file = env.get("SNAPPRICE_SECRETS_FILE")
+    if secrets_file:
+        secret_values = {**_read_secrets_file(Path(secrets_file)), **env}
+    for pname, plat in settings.enabled_platforms().items():
+        resolved: dict[str, SecretStr] = {}
+        for field, var in plat.credentials.items():
+            value = secret_values.get(var, "")
+            if not value and require_credentials:
+                raise ConfigError(
+                    f"platforms.{pname}.credentials.{field}: environment variable {var} is not set"
+                )
+            resolved[field] = SecretStr(value)
+        settings.secrets[pname] = resolved
+    settings.source = str(cfg_path) if cfg_path.exists() else "<defaults>"
+    return settings

@@ -1,0 +1,97 @@
+"""Shared fixtures: a real PostgreSQL per test session (never mocked)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+import warnings
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from snapprice import migrate
+from snapprice.db import to_libpq, to_sqlalchemy
+
+LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/test"
+DATA_TABLES = (
+    "run", "catalog_item", "image_hash", "image_group", "image_group_member", "search_task",
+    "raw_response", "listing", "price_snapshot", "match", "reject",
+)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with psycopg.connect(to_libpq(url), connect_timeout=2):
+            return True
+    except psycopg.Error:
+        return False
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    """A PostgreSQL server: DATABASE_URL, else the local one on :5432, else embedded pgserver."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        yield to_sqlalchemy(url)
+        return
+    if _answers(LOCAL_SERVER):
+        yield to_sqlalchemy(LOCAL_SERVER)
+        return
+    import pgserver
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        server = pgserver.get_server(tempfile.mkdtemp(prefix="snapprice-pg-"), cleanup_mode="delete")
+    try:
+        yield to_sqlalchemy(server.get_uri())
+    finally:
+        server.cleanup()
+
+
+def _with_database(url: str, name: str) -> str:
+    return sa.engine.make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def database_url(pg_server_url: str) -> Iterator[str]:
+    """A fresh database for this test session, migrated with the real migrations."""
+    name = f"snapprice_test_{os.getpid()}_{secrets.token_hex(3)}"
+    with psycopg.connect(to_libpq(pg_server_url), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = _with_database(pg_server_url, name)
+    migrate.upgrade(url)
+    try:
+        yield url
+    finally:
+        with psycopg.connect(to_libpq(pg_server_url), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    eng = sa.create_engine(database_url, pool_pre_ping=True)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def clean_db(engine: Engine) -> Iterator[Engine]:
+    """The session database emptied of data before the test (schema kept)."""
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE"))
+    yield engine
+
+
+@pytest.fixture
+def conn(clean_db: Engine) -> Iterator[Connection]:
+    """A connection inside a transaction that is rolled back after the test."""
+    with clean_db.connect() as connection:
+        trans = connection.begin()
+        try:
+            yield connection
+        finally:
+            trans.rollback()

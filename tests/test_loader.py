@@ -1,0 +1,99 @@
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from snapprice.models import ListingSnapshot
+from snapprice.store.loader import load_snapshots, validate_snapshot
+from snapprice.store.runs import create_run
+
+pytestmark = pytest.mark.integration
+
+T1 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+T2 = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
+
+
+def snap(item="1", price="10.00", promo=None, rank=1, **kw):
+    base = dict(platform="taobao", item_id=item, title=f"item {item}", shop="shop", url=None,
+                pic_url=None, price_low=Decimal(price) if price is not None else None,
+                price_high=Decimal(price) if price is not None else None,
+                promo_price=Decimal(promo) if promo else None, original_price=None,
+                currency="CNY", sales_lower_bound=100, sales_text="100+人付款", rank=rank)
+    base.update(kw)
+    return ListingSnapshot(**base)
+
+
+def rows(conn, sql):
+    return [tuple(r) for r in conn.execute(sa.text(sql)).all()]
+
+
+def test_same_batch_twice_changes_nothing(conn):
+    run = create_run(conn, kind="manual", catalog="c", config_digest="d")
+    batch = [snap("1", "10.00"), snap("2", "20.00", "18.00", rank=2)]
+    first = load_snapshots(conn, run, T1, batch, skus=["A"])
+    assert (first.listings, first.snapshots, first.matches) == (2, 2, 2)
+    before = rows(conn, "SELECT * FROM price_snapshot ORDER BY listing_id") + rows(
+        conn, "SELECT * FROM listing ORDER BY listing_id") + rows(conn, "SELECT * FROM match")
+    again = load_snapshots(conn, run, T1, batch, skus=["A"])
+    assert (again.listings, again.snapshots, again.matches) == (0, 0, 0)
+    after = rows(conn, "SELECT * FROM price_snapshot ORDER BY listing_id") + rows(
+        conn, "SELECT * FROM listing ORDER BY listing_id") + rows(conn, "SELECT * FROM match")
+    assert before == after
+
+
+def test_listing_keeps_first_seen_and_moves_last_seen(conn):
+    r1 = create_run(conn, kind="manual", catalog="c", config_digest="d")
+    r2 = create_run(conn, kind="manual", catalog="c", config_digest="d")
+    load_snapshots(conn, r1, T1, [snap("1", "10.00")], skus=["A"])
+    load_snapshots(conn, r2, T2, [snap("1", "12.00", title="new title")], skus=["A"])
+    (first, last, title, first_run, last_run), = rows(
+        conn, "SELECT first_seen, last_seen, title, first_run_id, last_run_id FROM listing")
+    assert (first, last, title, first_run, last_run) == (T1, T2, "new title", r1, r2)
+    assert rows(conn, "SELECT times_seen, last_run_id FROM match") == [(2, r2)]
+    assert rows(conn, "SELECT count(*) FROM price_snapshot") == [(2,)]
+
+
+def test_one_snapshot_per_listing_and_run(conn):
+    run = create_run(conn, kind="manual", catalog="c", config_digest="d")
+    load_snapshots(conn, run, T1, [snap("1", "10.00", rank=3)], skus=["A"], group_id=0)
+    later = datetime(2026, 11, 20, 8, 5, tzinfo=UTC)
+    res = load_snapshots(conn, run, later, [snap("1", "10.00", rank=1)], skus=["B"], group_id=1)
+    assert res.snapshots == 0 and res.matches == 1
+    assert rows(conn, "SELECT count(*), min(rank) FROM price_snapshot") == [(1, 3)]
+    assert rows(conn, "SELECT sku FROM match ORDER BY sku") == [("A",), ("B",)]
+
+
+def test_update_existing_rewrites_values_for_replay(conn):
+    run = create_run(conn, kind="manual", catalog="c", config_digest="d")
+    load_snapshots(conn, run, T1, [snap("1", "10.00")])
+    res = load_snapshots(conn, run, T1, [snap("1", "11.00")], update_existing=True)
+    assert res.snapshots == 1
+    assert rows(conn, "SELECT price_low FROM price_snapshot") == [(Decimal("11.0000"),)]
+    res = load_snapshots(conn, run, T1, [snap("1", "11.00")], update_existing=True)
+    assert res.snapshots == 0
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        (snap("9", price="NaN"), "not finite"),
+        (snap("9", price="-1"), "negative"),
+        (snap("9", price="999999999999"), "absurd"),
+        (snap("9", price=None), "no price"),
+        (snap("9", currency="yuan"), "bad currency"),
+        (snap("9", price_high=Decimal("1")), "price_high below price_low"),
+        (snap("", price="1"), "missing platform or item id"),
+    ],
+)
+def test_bad_row_is_rejected_and_good_rows_load(conn, bad, reason):
+    assert reason in (validate_snapshot(bad) or "")
+    run = create_run(conn, kind="manual", catalog="c", config_digest="d")
+    res = load_snapshots(conn, run, T1, [snap("1"), bad, snap("2")])
+    assert res.snapshots == 2
+    assert len(res.rejects) == 1
+    ((stage, why, detail),) = rows(conn, "SELECT stage, reason, detail FROM reject")
+    assert (stage, why) == ("load", "invalid_row") and reason in detail
+    # reloading records the reject once, not twice
+    load_snapshots(conn, run, T1, [snap("1"), bad, snap("2")])
+    assert rows(conn, "SELECT count(*) FROM reject") == [(1,)]
