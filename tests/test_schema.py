@@ -135,3 +135,25 @@ def test_reader_role_cannot_write(conn, sql):
     assert q(conn, "SELECT count(*) FROM latest_price") == [(1,)]
     with pytest.raises(DBAPIError, match="permission denied"), conn.begin_nested():
         conn.execute(sa.text(sql))
+
+
+def test_example_queries_run_and_answer(conn):
+    """sql/queries must never rot: each runs on known data and returns rows."""
+    from snapprice.migrate import project_dir
+
+    d1 = datetime.now(UTC) - timedelta(days=2)
+    r1 = create_run(conn, kind="manual", catalog=None, config_digest=None)
+    r2 = create_run(conn, kind="manual", catalog=None, config_digest=None)
+    load_snapshots(conn, r1, d1, [snap("a", "100", sales=10), snap("gone", "50", sales=5),
+                                  snap("j", "80", platform="jd")], skus=["SKU-0001"])
+    load_snapshots(conn, r2, d1 + timedelta(days=1), [snap("a", "90", sales=20),
+                                                      snap("j", "85", platform="jd")],
+                   skus=["SKU-0001"])
+    files = sorted((project_dir("sql") / "queries").glob("*.sql"))
+    assert len(files) >= 5
+    answers = {f.name: q(conn, f.read_text()) for f in files}
+    assert all(answers.values()), [n for n, rows in answers.items() if not rows]
+    assert answers["02_cheapest_platform_per_sku_today.sql"][0][:3] == (
+        "SKU-0001", "jd", Decimal("85.0000"))
+    assert [r[1] for r in answers["04_listings_that_disappeared.sql"]] == ["gone"]
+    assert answers["03_biggest_drops_this_week.sql"][0][1] == "a"

@@ -10,14 +10,17 @@ CREATE TABLE listing (
     pic_url     text,
     first_seen  timestamptz NOT NULL,
     last_seen   timestamptz NOT NULL,
-    first_run_id bigint     REFERENCES run (run_id) ON DELETE SET NULL,
-    last_run_id  bigint     REFERENCES run (run_id) ON DELETE SET NULL,
+    -- Informational run ids (no foreign key: the loader upserts these in bulk and a
+    -- per-row trigger would halve its throughput; price_snapshot holds the real links).
+    first_run_id bigint,
+    last_run_id  bigint,
     UNIQUE (platform, item_id),
     CHECK (last_seen >= first_seen)
 );
 
 -- One row per (listing, run); captured_at is the real time the response was received.
 -- The primary key carries captured_at because PostgreSQL requires the partition key in it;
+-- in this column order it also serves "newest snapshots of a listing" scans;
 -- the loader keeps (listing_id, run_id) unique under a per-run advisory lock.
 CREATE TABLE price_snapshot (
     listing_id        bigint        NOT NULL REFERENCES listing (listing_id) ON DELETE CASCADE,
@@ -35,14 +38,13 @@ CREATE TABLE price_snapshot (
     cached            boolean       NOT NULL DEFAULT false,
     group_id          integer,
     raw_id            bigint,
-    PRIMARY KEY (listing_id, run_id, captured_at),
+    PRIMARY KEY (listing_id, captured_at, run_id),  -- also serves per-listing time series
     CHECK (price_low IS NULL OR price_high IS NULL OR price_high >= price_low),
     CHECK (price_low IS NOT NULL OR promo_price IS NOT NULL)
 ) PARTITION BY RANGE (captured_at);
 
 CREATE TABLE price_snapshot_default PARTITION OF price_snapshot DEFAULT;
 CREATE INDEX price_snapshot_captured_brin ON price_snapshot USING brin (captured_at);
-CREATE INDEX price_snapshot_listing_time_idx ON price_snapshot (listing_id, captured_at DESC);
 CREATE INDEX price_snapshot_run_idx ON price_snapshot (run_id);
 
 -- Creates the monthly partitions covering [from_ts, from_ts + months_ahead months] that do not
@@ -85,8 +87,8 @@ CREATE TABLE match (
     best_rank    integer     CHECK (best_rank >= 1),
     last_rank    integer     CHECK (last_rank >= 1),
     times_seen   integer     NOT NULL DEFAULT 1 CHECK (times_seen >= 1),
-    first_run_id bigint      REFERENCES run (run_id) ON DELETE SET NULL,
-    last_run_id  bigint      REFERENCES run (run_id) ON DELETE SET NULL,
+    first_run_id bigint,     -- informational, like listing's
+    last_run_id  bigint,
     first_seen   timestamptz NOT NULL,
     last_seen    timestamptz NOT NULL,
     PRIMARY KEY (sku, listing_id)

@@ -123,6 +123,10 @@ def _copy_stage(conn: Connection, rows: Sequence[ListingSnapshot]) -> None:
     ) as copy:
         for s in rows:
             copy.write_row(tuple(getattr(s, c) for c in _STAGE_COLUMNS))
+    if len(rows) >= 1000:
+        # Big batches: sort in memory, and give the planner statistics of the temp table.
+        conn.execute(text("SET LOCAL work_mem = '256MB'"))
+        conn.execute(text("ANALYZE snapprice_stage"))
 
 
 def load_snapshots(

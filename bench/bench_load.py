@@ -1,0 +1,194 @@
+"""Loader throughput: snapprice's COPY+upsert loader vs plain psql COPY vs row-by-row ORM.
+
+    python bench/bench_load.py [--rows 200000] [--orm-rows 5000]
+
+Uses DATABASE_URL, else the server on 127.0.0.1:5432, else an embedded PostgreSQL; works
+in a scratch database that it drops afterwards. Prints rows/s and the two ratios
+(goals: loader/copy >= 0.7, loader/ORM >= 10).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from snapprice import migrate
+from snapprice.db import to_libpq, to_sqlalchemy
+from snapprice.models import ListingSnapshot
+from snapprice.store.loader import load_snapshots
+from snapprice.store.runs import create_run
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Listing(Base):
+    __tablename__ = "listing"
+    listing_id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str]
+    item_id: Mapped[str]
+    title: Mapped[str | None]
+    shop: Mapped[str | None]
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+
+
+class Snapshot(Base):
+    __tablename__ = "price_snapshot"
+    listing_id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(primary_key=True)
+    captured_at: Mapped[datetime] = mapped_column(primary_key=True)
+    price_low: Mapped[Decimal | None]
+    price_high: Mapped[Decimal | None]
+    promo_price: Mapped[Decimal | None]
+    currency: Mapped[str]
+    sales_lower_bound: Mapped[int | None]
+    sales_text: Mapped[str | None]
+    rank: Mapped[int | None]
+
+
+def rows(n: int, prefix: str) -> list[ListingSnapshot]:
+    return [
+        ListingSnapshot(
+            platform="taobao", item_id=f"{prefix}{i}", title=f"商品 {i}", shop=f"店铺 {i % 97}",
+            url=f"https://item.taobao.com/item.htm?id={i}", pic_url=None,
+            price_low=Decimal(f"{10 + i % 500}.90"), price_high=Decimal(f"{10 + i % 500}.90"),
+            promo_price=Decimal(f"{9 + i % 500}.50"), original_price=None, currency="CNY",
+            sales_lower_bound=i % 10000, sales_text=f"{i % 10000}人付款", rank=1 + i % 20,
+        )
+        for i in range(n)
+    ]
+
+
+def server_url() -> tuple[str, object | None]:
+    if os.environ.get("DATABASE_URL"):
+        return to_sqlalchemy(os.environ["DATABASE_URL"]), None
+    local = "postgresql://postgres@127.0.0.1:5432/test"
+    try:
+        psycopg.connect(local, connect_timeout=2).close()
+        return to_sqlalchemy(local), None
+    except psycopg.Error:
+        import pgserver
+
+        srv = pgserver.get_server(tempfile.mkdtemp(), cleanup_mode="delete")
+        return to_sqlalchemy(srv.get_uri()), srv
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--rows", type=int, default=200_000)
+    ap.add_argument("--orm-rows", type=int, default=5_000)
+    args = ap.parse_args()
+    base, _srv = server_url()
+    name = f"snapprice_bench_{secrets.token_hex(3)}"
+    with psycopg.connect(to_libpq(base), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = sa.engine.make_url(base).set(database=name).render_as_string(hide_password=False)
+    try:
+        migrate.upgrade(url)
+        engine = sa.create_engine(url)
+        now = datetime.now(UTC)
+        data = rows(args.rows, "L")
+
+        with engine.begin() as conn:
+            run = create_run(conn, kind="manual", catalog="bench", config_digest=None)
+        t0 = time.perf_counter()
+        with engine.begin() as conn:
+            res = load_snapshots(conn, run, now, data, skus=["SKU-1"])
+        loader_s = time.perf_counter() - t0
+        assert res.snapshots == args.rows, res
+        loader_rate = args.rows / loader_s
+
+        # Baseline 1: psql \copy of the same rows into the same schema (listing, then
+        # price_snapshot of a new run): the floor for storing them, with no idempotency.
+        with engine.begin() as conn:
+            run_c = create_run(conn, kind="manual", catalog="bench", config_digest=None)
+            next_id = conn.execute(sa.text("SELECT coalesce(max(listing_id), 0) + 1 FROM listing")).scalar()
+        lst_buf, snap_buf = io.StringIO(), io.StringIO()
+        for i, s in enumerate(data):
+            lid = next_id + i
+            lst_buf.write(f"{lid}\t{s.platform}\tC{s.item_id}\t{s.title}\t{s.shop}\t{s.url}\t{now.isoformat()}\t{now.isoformat()}\n")
+            snap_buf.write("\t".join(str(v) for v in (
+                lid, run_c, now.isoformat(), s.price_low, s.price_high, s.promo_price, s.currency,
+                s.sales_lower_bound, s.sales_text, s.rank)) + "\n")
+        tmp = Path(tempfile.mkdtemp())
+        files = [tmp / "listing.tsv", tmp / "snapshot.tsv"]
+        files[0].write_text(lst_buf.getvalue(), encoding="utf-8")
+        files[1].write_text(snap_buf.getvalue(), encoding="utf-8")
+        copies = [
+            f"\\copy listing (listing_id, platform, item_id, title, shop, url, first_seen, last_seen)"
+            f" FROM '{files[0]}'",
+            f"\\copy price_snapshot (listing_id, run_id, captured_at, price_low, price_high,"
+            f" promo_price, currency, sales_lower_bound, sales_text, rank) FROM '{files[1]}'",
+        ]
+        psql = shutil.which("psql")
+        with engine.begin() as conn:  # identity column: allow explicit ids
+            conn.execute(sa.text("ALTER TABLE listing ALTER COLUMN listing_id SET GENERATED BY DEFAULT"))
+        t0 = time.perf_counter()
+        if psql:
+            for cmd in copies:
+                subprocess.run([psql, to_libpq(url), "-q", "-v", "ON_ERROR_STOP=1", "-c", cmd], check=True)
+            how = "psql \\copy"
+        else:  # the same COPY protocol through psycopg when the psql client is absent
+            with psycopg.connect(to_libpq(url)) as c:
+                for cmd, content in zip(copies, (lst_buf.getvalue(), snap_buf.getvalue()), strict=True):
+                    sql = cmd.replace("\\copy", "COPY").split(" FROM ")[0] + " FROM STDIN"
+                    with c.cursor().copy(sql) as cp:
+                        cp.write(content)
+            how = "psycopg COPY (no psql here)"
+        copy_s = time.perf_counter() - t0
+        with engine.begin() as conn:
+            conn.execute(sa.text("SELECT setval(pg_get_serial_sequence('listing', 'listing_id'),"
+                                 " (SELECT max(listing_id) FROM listing))"))
+        shutil.rmtree(tmp)
+        copy_rate = args.rows / copy_s
+
+        # Baseline 2: row-by-row ORM inserts (listing + snapshot per row), on a subset.
+        orm_data = rows(args.orm_rows, "O")
+        with engine.begin() as conn:
+            run2 = create_run(conn, kind="manual", catalog="bench", config_digest=None)
+        t0 = time.perf_counter()
+        with Session(engine) as session:
+            for s in orm_data:
+                lst = Listing(platform=s.platform, item_id=s.item_id, title=s.title, shop=s.shop,
+                              first_seen=now, last_seen=now)
+                session.add(lst)
+                session.flush()
+                session.add(Snapshot(listing_id=lst.listing_id, run_id=run2, captured_at=now,
+                                     price_low=s.price_low, price_high=s.price_high,
+                                     promo_price=s.promo_price, currency=s.currency,
+                                     sales_lower_bound=s.sales_lower_bound,
+                                     sales_text=s.sales_text, rank=s.rank))
+                session.flush()
+            session.commit()
+        orm_s = time.perf_counter() - t0
+        orm_rate = args.orm_rows / orm_s
+        engine.dispose()
+
+        print(f"rows: loader {args.rows}, copy {args.rows}, ORM {args.orm_rows}")
+        print(f"loader (COPY->stage, upsert listing, snapshot, match): {loader_rate:>10,.0f} rows/s")
+        print(f"{how} into listing + price_snapshot:         {copy_rate:>10,.0f} rows/s")
+        print(f"row-by-row SQLAlchemy ORM:                            {orm_rate:>10,.0f} rows/s")
+        print(f"loader/copy = {loader_rate / copy_rate:.2f}  (goal >= 0.7)")
+        print(f"loader/ORM  = {loader_rate / orm_rate:.1f}  (goal >= 10)")
+    finally:
+        with psycopg.connect(to_libpq(base), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
