@@ -86,13 +86,13 @@ def open_database(settings: DatabaseSettings, data_dir: Path | None = None) -> I
         check_reachable(url, settings.connect_timeout)
         yield Database(url=url, embedded=False)
         return
-    import pgserver
-
     pgdata = Path(data_dir or settings.data_dir or default_data_dir()).expanduser().resolve()
     try:
         pgdata.parent.mkdir(parents=True, exist_ok=True)
         with warnings.catch_warnings():  # pgserver asks platformdirs for a runtime dir
             warnings.simplefilter("ignore")
+            import pgserver
+
             server = pgserver.get_server(pgdata, cleanup_mode="stop")
     except Exception as exc:  # pgserver raises bare subprocess/OS errors
         raise DatabaseUnavailable(

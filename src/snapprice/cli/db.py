@@ -56,3 +56,41 @@ def status(
         console.print(table)
         if st.pending:
             console.print("run `snapprice db upgrade` to apply the pending migrations")
+
+
+@app.command()
+def query(
+    ctx: typer.Context,
+    sql: Annotated[str, typer.Argument(help="One SQL statement, or @FILE to read it from a file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Rows as JSON lines.")] = False,
+    limit: Annotated[int, typer.Option(help="Rows to show at most.")] = 100,
+) -> None:
+    """Run one query in a read-only transaction and print the rows (handy on the embedded database)."""
+    from pathlib import Path
+
+    import sqlalchemy as sa
+
+    from snapprice.db import make_engine
+
+    statement = Path(sql[1:]).read_text(encoding="utf-8") if sql.startswith("@") else sql
+    settings = settings_from(ctx)
+    with database_from(ctx, settings) as db:
+        engine = make_engine(db)
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.text("SET TRANSACTION READ ONLY"))
+                result = conn.execute(sa.text(statement))
+                columns = list(result.keys())
+                rows = result.fetchmany(limit)
+        except sa.exc.DBAPIError as exc:
+            raise typer.BadParameter(str(exc.orig).strip().splitlines()[0]) from None
+        finally:
+            engine.dispose()
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(dict(zip(columns, row, strict=True)), default=str, ensure_ascii=False))
+        return
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console.print(table)

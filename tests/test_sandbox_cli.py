@@ -1,0 +1,90 @@
+"""Starting the sandbox: config files, the CLI command, and a subprocess any client can call."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from snapprice.cli.sandbox import app
+from snapprice.errors import ConfigError
+from snapprice.sandbox import SandboxConfig, load_config
+
+
+def test_config_file_and_overrides(tmp_path):
+    path = tmp_path / "sb.toml"
+    path.write_text('[sandbox]\nseed = 3\nn_products = 40\nqps = 5\n[sandbox.faults.jd]\nreset = 0.1\n')
+    cfg = load_config(path, qps=None, gateway_key="k")
+    assert (cfg.seed, cfg.n_products, cfg.qps, cfg.gateway_key) == (3, 40, 5.0, "k")
+    assert cfg.faults == {"jd": {"reset": 0.1}}
+    flat = tmp_path / "flat.toml"
+    flat.write_text("seed = 9\n")
+    assert load_config(flat).seed == 9
+    assert load_config(None) == SandboxConfig()
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("seed = ", "invalid TOML"),
+    ("n_products = 0", "n_products"),
+    ("colour = 'red'", "colour"),
+    ("platforms = ['taobao', 'amazon']", "unknown platforms"),
+])
+def test_bad_config_says_what(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_config(tmp_path / "missing.toml")
+
+
+def test_cli_help_and_bad_config(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(app, ["serve", "--help"])
+    assert result.exit_code == 0 and "--app-key" in result.output and "--port" in result.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text("qps = -1")
+    result = runner.invoke(app, ["serve", "--config", str(bad)])
+    assert result.exit_code == 2
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.integration
+def test_subprocess_serves_with_given_credentials():
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "snapprice.sandbox", "--port", str(port), "--products", "15",
+         "--key", "k1", "--secret", "s1", "--app-key", "777", "--app-secret", "top-s"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{base}/_admin/stats", timeout=1)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stdout.read().decode()
+                assert time.monotonic() < deadline, "sandbox subprocess did not start"
+                time.sleep(0.1)
+        url = f"{base}/taobao/item_search_img/"
+        img = f"{base}/img/product/P000001.jpg"
+        assert httpx.get(url, params={"key": "k1", "secret": "s1", "imgid": img}).json()["error_code"] in (
+            "0000", "2000")
+        assert httpx.get(url, params={"key": "demo-key", "secret": "demo-secret", "imgid": img}).json()[
+            "error_code"] == "4005"
+        stats = httpx.get(f"{base}/_admin/stats").json()
+        assert stats["world"]["products"] == 15
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
