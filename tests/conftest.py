@@ -95,3 +95,23 @@ def conn(clean_db: Engine) -> Iterator[Connection]:
             yield connection
         finally:
             trans.rollback()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One Prefect test server for the whole session (it takes ~20 s to start)."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    old = {k: os.environ.get(k) for k in ("PREFECT_HOME", "PREFECT_SERVER_ANALYTICS_ENABLED")}
+    os.environ["PREFECT_HOME"] = str(home)
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    from prefect.testing.utilities import prefect_test_harness
+
+    try:
+        with prefect_test_harness(server_startup_timeout=120):
+            yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

@@ -38,13 +38,15 @@ CREATE TABLE catalog_item (
 CREATE INDEX catalog_item_digest_idx ON catalog_item (content_digest);
 
 CREATE TABLE image_hash (
-    content_digest text        PRIMARY KEY CHECK (content_digest ~ '^[0-9a-f]{64}$'),
+    content_digest text        NOT NULL CHECK (content_digest ~ '^[0-9a-f]{64}$'),
+    hash_version   integer     NOT NULL,        -- snapprice.hashing.HASH_VERSION that made it
     phash          bigint      NOT NULL,        -- 64-bit pHash stored as signed bigint
     colour         bigint,                      -- optional second signal
     width          integer     NOT NULL CHECK (width > 0),
     height         integer     NOT NULL CHECK (height > 0),
     nbytes         bigint      NOT NULL CHECK (nbytes > 0),
-    created_at     timestamptz NOT NULL DEFAULT now()
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (content_digest, hash_version)
 );
 
 CREATE TABLE image_group (

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from snapprice.alerts import AlertSettings
 from snapprice.errors import ConfigError
 
 DEFAULT_CONFIG = Path("config/snapprice.toml")
@@ -39,7 +40,7 @@ class CatalogSettings(_Section):
 
 
 class DedupeSettings(_Section):
-    threshold: int = Field(8, ge=0, le=32)
+    threshold: int = Field(6, ge=0, le=32)
     workers: int = Field(0, ge=0)  # 0: every core
     max_image_bytes: int = Field(25_000_000, gt=0)
     max_pixels: int = Field(60_000_000, gt=0)
@@ -90,6 +91,7 @@ class Settings(_Section):
     search: SearchSettings = SearchSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     platforms: dict[str, PlatformSettings] = Field(default_factory=dict)
+    alerts: AlertSettings = AlertSettings()
     # Resolved at load time from the variables each platform names; never serialized.
     secrets: dict[str, dict[str, SecretStr]] = Field(default_factory=dict, exclude=True)
     source: str = Field("", exclude=True)

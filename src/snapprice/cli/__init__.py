@@ -55,6 +55,9 @@ def _mount() -> None:
         dedupe_cli = None
     if dedupe_cli is not None:
         app.add_typer(dedupe_cli.app, name="dedupe")
+    from snapprice.cli import report as report_cli
+
+    app.registered_commands.extend(report_cli.app.registered_commands)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,25 +1,180 @@
-"""`snapprice demo` and the other job commands."""
+"""Job commands: `run`, `demo`, `backfill`, `serve`."""
 
 from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from snapprice import migrate
-from snapprice.cli.context import database_from, settings_from
+from snapprice.cli.context import data_dir_from, settings_from
+from snapprice.errors import SnappriceError
 
-console = Console()
+console = Console(soft_wrap=True)
+
+TRY_SQL = (
+    "SELECT sku, platform, effective_price, left(title, 30) AS title FROM sku_best_price ORDER BY sku",
+    "SELECT platform, item_id, prev_price, price, change_pct FROM price_change ORDER BY captured_at DESC",
+    "SELECT run_id, kind, status, n_groups, n_searches, n_snapshots FROM run ORDER BY run_id DESC",
+)
 
 
-def demo(ctx: typer.Context) -> None:
-    """Run everything on embedded defaults and print where to look."""
+def _print_result(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(result, default=str))
+        return
+    console.print(
+        f"run {result['run_id']}: [bold]{result['status']}[/] — {result['n_images']} images in "
+        f"{result['n_groups']} groups, {result['n_searches']} searches, "
+        f"{result['n_snapshots']} price snapshots, {result['n_rejects']} rejects, "
+        f"{result['n_failed']} failed / {result['n_skipped']} skipped searches"
+    )
+    for platform, why in (result.get("searches") or {}).get("stopped", {}).items():
+        console.print(f"[red]platform {platform} stopped:[/] {why}")
+    if result.get("message"):
+        console.print(result["message"])
+
+
+def run(
+    ctx: typer.Context,
+    resume: Annotated[bool, typer.Option("--resume", help="Resume an unfinished run instead.")] = False,
+    run_id: Annotated[int | None, typer.Argument(help="Run to resume (default: the newest unfinished).")] = None,
+    catalog: Annotated[Path | None, typer.Option(help="Catalog file or folder (default: config).")] = None,
+    kind: Annotated[str, typer.Option(help="Run kind recorded in `run`.")] = "manual",
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable result.")] = False,
+) -> None:
+    """One snapshot run now (a Prefect flow run); `--resume [RUN_ID]` finishes a killed one."""
+    if run_id is not None and not resume:
+        raise SnappriceError("a RUN_ID is only accepted with --resume")
+    settings_from(ctx, require_credentials=True)  # fail fast, before Prefect starts
+    from snapprice.orchestration import load_flows
+
+    flow = load_flows("snapshot").snapshot
+    obj = ctx.find_root().obj or {}
+    result = flow(kind=kind, catalog=str(catalog) if catalog else None, resume=resume,
+                  run_id=run_id, config=str(obj["config"]) if obj.get("config") else None,
+                  data_dir=str(data_dir_from(ctx)) if data_dir_from(ctx) else None)
+    _print_result(result, as_json)
+    if result["status"] == "failed":
+        raise typer.Exit(1)
+
+
+def _write_report(ctx: typer.Context, out: Path) -> Path:
+    from snapprice.cli.context import database_from
+    from snapprice.db import make_engine
+    from snapprice.report import write_report
+
     settings = settings_from(ctx)
     with database_from(ctx, settings) as db:
-        applied = migrate.upgrade(db.url)
-        st = migrate.status(db.url)
-        console.print(f"database: {'embedded ' + str(db.data_dir) if db.embedded else db.redacted()}")
-        console.print(f"migrations applied now: {applied or 'none'}; current: {st.current}")
+        engine = make_engine(db)
+        try:
+            return write_report(engine, out)
+        finally:
+            engine.dispose()
+
+
+def demo(
+    ctx: typer.Context,
+    products: Annotated[int, typer.Option(help="Products in the sandbox world.")] = 120,
+    items: Annotated[int, typer.Option(help="Rows of the generated sample catalog.")] = 60,
+) -> None:
+    """Everything on embedded defaults: embedded PostgreSQL, the sandbox, a sample catalog."""
+    from snapprice import demo as demo_ws
+    from snapprice.db import default_data_dir
+    from snapprice.orchestration import load_flows
+
+    data_dir = data_dir_from(ctx) or default_data_dir()
+    root = Path(data_dir).parent / "demo"
+    console.print(f"demo workspace: {root}")
+    ws = demo_ws.prepare(root, products=products, items=items)
+    try:
+        for name, value in demo_ws.DEMO_ENV.items():
+            os.environ.setdefault(name, value)
+        console.print(f"marketplace sandbox on {ws.sandbox.base_url}; catalog {ws.catalog}")
+        flow = load_flows("snapshot").snapshot
+        result = flow(kind="demo", config=str(ws.config), data_dir=str(data_dir))
+    finally:
+        ws.sandbox.stop()
+    _print_result(result, False)
+    report = _write_report(ctx, root / "report.html")
+    console.print(f"report: {report}")
+    prefix = "snapprice" if data_dir_from(ctx) is None else f"snapprice --data-dir {data_dir}"
+    console.print(f"\nThe tables are in the embedded PostgreSQL in {data_dir}; query them with:")
+    for sql in TRY_SQL:
+        console.print(f'  {prefix} db query "{sql}"', highlight=False, markup=False)
+    console.print("More ready-made queries: sql/queries/*.sql (run one with `db query @FILE`).")
+    if result["status"] == "failed":
+        raise typer.Exit(1)
+
+
+
+
+def backfill(
+    ctx: typer.Context,
+    since: Annotated[datetime, typer.Option(help="Window start (date or datetime, UTC unless given).")],
+    until: Annotated[datetime, typer.Option(help="Window end, exclusive.")],
+    replay: Annotated[bool, typer.Option("--replay", help="Re-normalize archived responses.")] = False,
+    fill_gaps: Annotated[bool, typer.Option("--fill-gaps", help="Search SKUs the schedule missed.")] = False,
+    catalog: Annotated[Path | None, typer.Option(help="Catalog for --fill-gaps (default: config).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable result.")] = False,
+) -> None:
+    """Backfill a window: --replay archived responses and/or --fill-gaps of the schedule."""
+    if not (replay or fill_gaps):
+        raise SnappriceError("choose --replay, --fill-gaps or both")
+    if until <= since:
+        raise SnappriceError("--until must be after --since")
+    settings_from(ctx, require_credentials=fill_gaps)
+    from snapprice.orchestration import load_flows
+
+    flow = load_flows("backfill").backfill
+    obj = ctx.find_root().obj or {}
+    since_u, until_u = (d if d.tzinfo else d.replace(tzinfo=UTC) for d in (since, until))
+    result = flow(since=since_u, until=until_u, replay=replay, fill_gaps=fill_gaps,
+                  config=str(obj["config"]) if obj.get("config") else None,
+                  data_dir=str(data_dir_from(ctx)) if data_dir_from(ctx) else None,
+                  catalog=str(catalog) if catalog else None)
+    if as_json:
+        typer.echo(json.dumps(result, default=str))
+        return
+    if "replay" in result:
+        r = result["replay"]
+        console.print(f"replay: {r['responses']} archived responses of runs {r['runs']} re-normalized; "
+                      f"{r['snapshots_changed']} snapshots changed; {r['rejects']} rejects")
+    if "gaps" in result:
+        g = result["gaps"]
+        console.print(f"fill gaps: {g['slots']} scheduled slots, {g['skus_missing']} SKUs missed "
+                      f"at least one" + (f"; backfill run {g['run']}" if "run" in g else ""))
+
+
+def serve(
+    ctx: typer.Context,
+    cron: Annotated[str | None, typer.Option(help="Override [schedule].cron.")] = None,
+) -> None:
+    """Serve the snapshot flow on its cron schedule (needs a Prefect server: PREFECT_API_URL)."""
+    settings = settings_from(ctx, require_credentials=True)
+    from snapprice.orchestration import load_flows
+
+    if not os.environ.get("PREFECT_API_URL"):
+        raise SnappriceError(
+            "serving schedules needs a Prefect server: start one with `prefect server start` and "
+            "set PREFECT_API_URL=http://127.0.0.1:4200/api (local mode cannot schedule)")
+    obj = ctx.find_root().obj or {}
+    flow = load_flows("snapshot").snapshot
+    params = {"kind": "scheduled",
+              "config": str(Path(obj["config"]).resolve()) if obj.get("config") else None,
+              "data_dir": str(data_dir_from(ctx)) if data_dir_from(ctx) else None}
+    from prefect.schedules import Cron
+
+    console.print(f"serving `snapshot` on '{cron or settings.schedule.cron}' "
+                  f"({settings.schedule.timezone}); Ctrl-C stops")
+    flow.serve(name="snapprice-snapshot", parameters=params,
+               schedules=[Cron(cron or settings.schedule.cron, timezone=settings.schedule.timezone)])
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(demo)
+    for command in (run, demo, backfill, serve):
+        app.command()(command)

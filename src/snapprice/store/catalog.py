@@ -10,16 +10,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
-_U64 = 1 << 64
-
-
-def to_signed64(value: int) -> int:
-    """Store an unsigned 64-bit hash in a signed bigint column."""
-    return value - _U64 if value >= 1 << 63 else value
-
-
-def from_signed64(value: int) -> int:
-    return value + _U64 if value < 0 else value
+from snapprice.hashing import HASH_VERSION, HashRecord, from_signed64, to_signed64
 
 
 def upsert_catalog_items(
@@ -66,18 +57,16 @@ class PgHashCache:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def get_many(self, digests: Sequence[str]) -> dict[str, Any]:
-        from snapprice.hashing import HashRecord
-
+    def get_many(self, digests: Sequence[str]) -> dict[str, HashRecord]:
         if not digests:
             return {}
         with self.engine.connect() as conn:
             rows = conn.execute(
                 text(
                     "SELECT content_digest, phash, colour, width, height, nbytes FROM image_hash "
-                    "WHERE content_digest = ANY(CAST(:d AS text[]))"
+                    "WHERE content_digest = ANY(CAST(:d AS text[])) AND hash_version = :v"
                 ),
-                {"d": list(digests)},
+                {"d": list(digests), "v": HASH_VERSION},
             ).all()
         return {
             d: HashRecord(
@@ -87,17 +76,17 @@ class PgHashCache:
             for d, p, c, w, h, n in rows
         }
 
-    def put_many(self, records: Sequence[Any]) -> None:
+    def put_many(self, records: Sequence[HashRecord]) -> None:
         if not records:
             return
         with self.engine.begin() as conn:
             conn.execute(
                 text(
-                    "INSERT INTO image_hash (content_digest, phash, colour, width, height, nbytes) "
-                    "VALUES (:d, :p, :c, :w, :h, :n) ON CONFLICT (content_digest) DO NOTHING"
+                    "INSERT INTO image_hash (content_digest, hash_version, phash, colour, width,"
+                    " height, nbytes) VALUES (:d, :v, :p, :c, :w, :h, :n) ON CONFLICT DO NOTHING"
                 ),
                 [
-                    {"d": r.digest, "p": to_signed64(r.phash),
+                    {"d": r.digest, "v": HASH_VERSION, "p": to_signed64(r.phash),
                      "c": to_signed64(r.colour) if getattr(r, "colour", None) is not None else None,
                      "w": r.width, "h": r.height, "n": r.nbytes}
                     for r in records

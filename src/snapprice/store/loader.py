@@ -145,7 +145,8 @@ def load_snapshots(
 
     Listings are upserted (first_seen kept, last_seen moved forward); one snapshot per
     (listing, run) — a listing already captured in this run keeps its first snapshot,
-    unless ``update_existing`` (backfill replay after a parser fix) rewrites its values;
+    unless ``update_existing`` (backfill replay after a parser fix) rewrites the values of
+    the snapshots that came from the same response (``raw_id``);
     ``skus`` are matched to every listing of the batch. Runs inside the caller's
     transaction, so the caller can commit it together with the task that produced it.
     """
@@ -214,6 +215,7 @@ def load_snapshots(
                 FROM snapprice_stage AS s
                 JOIN listing AS l ON l.platform = s.platform AND l.item_id = s.item_id
                 WHERE p.listing_id = l.listing_id AND p.run_id = :run
+                  AND p.raw_id IS NOT DISTINCT FROM :raw  -- only what this response produced
                   AND (p.price_low, p.price_high, p.promo_price, p.original_price, p.currency,
                        p.sales_lower_bound, p.sales_text, p.rank, p.score)
                       IS DISTINCT FROM

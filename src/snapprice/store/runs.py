@@ -54,7 +54,7 @@ def get_run(conn: Connection, run_id: int) -> dict[str, Any] | None:
 
 def newest_unfinished_run(conn: Connection) -> int | None:
     return conn.execute(
-        text("SELECT run_id FROM run WHERE status = 'running' ORDER BY run_id DESC LIMIT 1")
+        text("SELECT run_id FROM run WHERE status IN ('running', 'failed') ORDER BY run_id DESC LIMIT 1")
     ).scalar_one_or_none()
 
 

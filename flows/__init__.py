@@ -1,0 +1,1 @@
+"""Prefect flows of snapprice: thin recipes over the stages in src/snapprice."""

@@ -1,0 +1,176 @@
+"""Catalog ingest: CSV, Parquet, JSONL or a folder of images → validated polars frame + rejects.
+
+Example::
+
+    >>> read = read_catalog("catalog.csv")
+    >>> read.items.select("row", "sku", "image_ref").head()
+    >>> [r.reason for r in read.rejects]
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from snapprice.errors import CatalogError
+from snapprice.models import Reject
+
+# The frame every later stage receives: one row per usable (sku, image).
+ITEM_SCHEMA: dict[str, pl.DataType] = {
+    "row": pl.Int64(),  # 1-based data row in the source (header not counted)
+    "sku": pl.String(),
+    "image": pl.String(),  # as written in the catalog
+    "image_ref": pl.String(),  # absolute local path or http(s) URL
+    "title": pl.String(),
+    "cat": pl.String(),
+    "extra": pl.String(),  # other columns as one JSON object, null when there are none
+}
+REQUIRED = ("sku", "image")
+OPTIONAL = ("title", "cat")
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"})
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
+_STAGE = "catalog"
+
+
+@dataclass
+class CatalogRead:
+    """Usable items (ITEM_SCHEMA) and the rows refused, each with a reason."""
+
+    items: pl.DataFrame
+    rejects: list[Reject] = field(default_factory=list)
+
+
+def read_catalog(path: str | Path) -> CatalogRead:
+    """Read and validate a catalog file or folder; bad rows become rejects, the rest goes on.
+
+    Raises CatalogError when the catalog cannot be read at all (missing file, unknown
+    format, not UTF-8, required column ``sku`` or ``image`` missing).
+    """
+    path = Path(path)
+    if path.is_dir():
+        return _validate(_read_folder(path), path.resolve(), path.name)
+    if not path.is_file():
+        raise CatalogError(f"catalog {path} does not exist; pass a CSV, Parquet, JSONL file or a folder")
+    raw = _read_table(path)
+    return _validate(raw, path.resolve().parent, path.name)
+
+
+def _read_table(path: Path) -> pl.DataFrame:
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".csv", ".tsv", ".txt"):
+            return _read_csv(path, "\t" if suffix == ".tsv" else ",")
+        if suffix in (".parquet", ".pq"):
+            frame = pl.read_parquet(path)
+        elif suffix in (".jsonl", ".ndjson"):
+            frame = pl.read_ndjson(path, infer_schema_length=None)
+        else:
+            raise CatalogError(
+                f"catalog {path}: unknown format {suffix!r}; use .csv, .tsv, .parquet or .jsonl")
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise CatalogError(f"catalog {path} cannot be read: {exc}") from exc
+    return frame
+
+
+def _read_csv(path: Path, sep: str) -> pl.DataFrame:
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise CatalogError(
+            f"catalog {path} is not UTF-8 (byte {exc.start}, line {line}); "
+            "re-save it as UTF-8 (e.g. `iconv -f GBK -t UTF-8`)") from exc
+    if not text.strip():
+        raise CatalogError(f"catalog {path} is empty; it needs a header with `sku` and `image`")
+    try:
+        # Everything as text: SKUs like 00123 must keep their zeros.
+        return pl.read_csv(io.StringIO(text), separator=sep, infer_schema=False,
+                           truncate_ragged_lines=False)
+    except pl.exceptions.PolarsError as exc:
+        raise CatalogError(f"catalog {path} is not valid CSV: {exc}") from exc
+
+
+def _read_folder(folder: Path) -> pl.DataFrame:
+    files = sorted(
+        p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise CatalogError(f"catalog folder {folder} holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return pl.DataFrame(
+        {"sku": [p.stem for p in files], "image": [p.relative_to(folder).as_posix() for p in files]},
+        schema={"sku": pl.String, "image": pl.String})
+
+
+def _normalise_columns(frame: pl.DataFrame, source: str) -> pl.DataFrame:
+    lookup = {c.strip().lower(): c for c in frame.columns}
+    missing = [c for c in REQUIRED if c not in lookup]
+    if missing:
+        raise CatalogError(
+            f"catalog {source}: required column(s) {', '.join(f'`{c}`' for c in missing)} missing; "
+            f"found {', '.join(f'`{c}`' for c in frame.columns) or 'none'}")
+    known = {lookup[c]: c for c in (*REQUIRED, *OPTIONAL) if c in lookup}
+    extras = [c for c in frame.columns if c not in known]
+    cols = [pl.col(src).cast(pl.String).alias(dst) for src, dst in known.items()]
+    cols += [pl.lit(None, pl.String).alias(c) for c in OPTIONAL if c not in lookup]
+    if extras:
+        cols.append(pl.struct([pl.col(c) for c in extras]).struct.json_encode().alias("extra"))
+    else:
+        cols.append(pl.lit(None, pl.String).alias("extra"))
+    return frame.select(cols)
+
+
+def resolve_ref(image: str, root: Path) -> tuple[str | None, str]:
+    """(absolute path or URL, "") for a usable image reference, else (None, reject reason)."""
+    match = _SCHEME.match(image)
+    if match and len(match.group(1)) > 1:  # one letter: a Windows drive, not a scheme
+        if match.group(1).lower() in ("http", "https"):
+            return image, ""
+        return None, "unsupported_scheme"
+    if os.path.isabs(image):
+        return os.path.normpath(image), ""
+    full = os.path.normpath(os.path.join(root, image))
+    if os.path.commonpath((full, str(root))) != str(root):
+        return None, "path_escapes_root"
+    return full, ""
+
+
+def _validate(raw: pl.DataFrame, root: Path, source: str) -> CatalogRead:
+    frame = _normalise_columns(raw, source).with_row_index("row", offset=1)
+    frame = frame.with_columns(
+        pl.col("row").cast(pl.Int64),
+        pl.col("sku").str.strip_chars(),
+        pl.col("image").str.strip_chars(),
+        pl.col("title").str.strip_chars(),
+        pl.col("cat").str.strip_chars(),
+    )
+    rejects: list[Reject] = []
+    keep_rows: list[int] = []
+    refs: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    root_str = str(root)
+    for row, sku, image in frame.select("row", "sku", "image").iter_rows():
+        where = f"{source}:row {row}"
+        if not sku:
+            rejects.append(Reject(_STAGE, where, "missing_sku", "column `sku` is empty"))
+            continue
+        if not image:
+            rejects.append(Reject(_STAGE, where, "empty_image", f"sku {sku}: column `image` is empty"))
+            continue
+        ref, reason = resolve_ref(image, root)
+        if ref is None:
+            rejects.append(Reject(_STAGE, where, reason, f"sku {sku}: image {image!r} ({root_str})"))
+            continue
+        if (sku, ref) in seen:
+            rejects.append(Reject(_STAGE, where, "duplicate_row", f"sku {sku} image {image!r} again"))
+            continue
+        seen.add((sku, ref))
+        keep_rows.append(row)
+        refs.append(ref)
+    kept = frame.filter(pl.col("row").is_in(keep_rows)) if rejects else frame
+    items = kept.with_columns(pl.Series("image_ref", refs, dtype=pl.String))
+    return CatalogRead(items.select(list(ITEM_SCHEMA)).cast(ITEM_SCHEMA), rejects)  # type: ignore[arg-type]

@@ -1,0 +1,6 @@
+"""`python -m snapprice.cli`: the same as the `snapprice` command."""
+
+from snapprice.cli import main
+
+if __name__ == "__main__":
+    main()

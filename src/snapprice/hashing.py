@@ -1,0 +1,314 @@
+"""Perceptual hashes of images: pHash (imagehash-compatible bits) plus a colour signal, fast.
+
+Speed comes from JPEG draft decoding (libjpeg scales by 1/2, 1/4 or 1/8 while decoding, so
+an 800×800 JPEG is decoded at 100×100) and from a process pool. The bits are those of
+``imagehash.phash`` on the same decoded image: ``convert("L")``, LANCZOS to 32×32, 2-D
+DCT-II, the 8×8 low frequencies compared with their median, row-major, first bit most
+significant. Draft decoding moves a few bits at most (measured in docs/dedupe.md).
+
+Before hashing, EXIF orientation is applied, alpha is flattened onto white, CMYK / palette /
+16-bit images are brought to 8-bit RGB, and uniform pads or letterboxes are trimmed (padding is
+a common edit pHash does not survive on its own).
+
+Example::
+
+    >>> from snapprice.hashing import phash_bytes, hamming
+    >>> hamming(phash_bytes(open("a.jpg", "rb").read()), phash_bytes(open("b.jpg", "rb").read()))
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from multiprocessing.context import BaseContext
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from snapprice.colour import GRID, pack_colours
+from snapprice.errors import ImageRejected
+
+# Bump when the bits of phash or colour change for the same image (trimming, colour
+# packing): cached records of another version must be recomputed, not compared.
+HASH_VERSION = 2
+HASH_SIDE = 32  # imagehash: hash_size 8 × highfreq_factor 4
+DRAFT_SIDE = 64  # smallest side asked of libjpeg; 800 px JPEGs decode at 1/8 (100 px)
+TRIM_TOLERANCE = 12  # grey levels a border pixel may differ from the border colour (JPEG noise)
+TRIM_MAX_OUTLIERS = 0.02  # share of a border line allowed to be off (dust, ringing)
+TRIM_EDGE = 0.5  # share of the line after a band that must differ: a pad's sharp edge
+TRIM_MAX_SHARE = 0.3  # a band deeper than this share of the side is picture, not pad
+TRIM_PASSES = 3
+
+_N = np.arange(HASH_SIDE)
+# Unnormalised DCT-II basis rows 0..7 (scipy.fftpack.dct's convention up to a factor 2,
+# which the median comparison ignores).
+_DCT = np.cos(np.pi * np.arange(8)[:, None] * (2 * _N[None, :] + 1) / (2 * HASH_SIDE))
+
+ImageSource = bytes | str | os.PathLike[str]
+
+
+@dataclass(frozen=True, slots=True)
+class HashRecord:
+    """The hashes of one image, keyed by the sha256 hex digest of its bytes.
+
+    ``phash`` is unsigned (0 .. 2**64-1); store it with ``to_signed64`` in a BIGINT column.
+    ``colour`` is the colour signal (``colour.pack_colours``: chromaticity of a 2×2 grid
+    over the trimmed image, 60 bits, non-negative), or None.
+    """
+
+    digest: str
+    phash: int
+    width: int
+    height: int
+    nbytes: int
+    colour: int | None = None
+
+
+class HashCache(Protocol):
+    """Where hash records persist between runs (PostgreSQL ``image_hash`` in production)."""
+
+    def get_many(self, digests: Sequence[str]) -> dict[str, HashRecord]: ...
+
+    def put_many(self, records: Sequence[HashRecord]) -> None: ...
+
+
+class MemoryHashCache:
+    """A HashCache in a dict: for tests and one-shot command-line runs."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, HashRecord] = {}
+
+    def get_many(self, digests: Sequence[str]) -> dict[str, HashRecord]:
+        return {d: self.records[d] for d in digests if d in self.records}
+
+    def put_many(self, records: Sequence[HashRecord]) -> None:
+        self.records.update((r.digest, r) for r in records)
+
+
+def to_signed64(value: int) -> int:
+    """Unsigned 64-bit hash → the signed value a PostgreSQL BIGINT holds (same bits)."""
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def from_signed64(value: int) -> int:
+    """Signed BIGINT from the database → the unsigned 64-bit hash."""
+    return value + (1 << 64) if value < 0 else value
+
+
+def hamming(a: int, b: int) -> int:
+    """Number of differing bits between two 64-bit hashes."""
+    return (a ^ b).bit_count()
+
+
+def phash_of_gray(gray: Image.Image | np.ndarray) -> int:
+    """pHash of an 8-bit grayscale image already resized to 32×32 (imagehash's bits)."""
+    if isinstance(gray, Image.Image):
+        gray = np.frombuffer(gray.tobytes(), dtype=np.uint8).reshape(HASH_SIDE, HASH_SIDE)
+    low = (_DCT @ gray.astype(np.float64) @ _DCT.T).ravel()
+    mid = np.partition(low, (31, 32))
+    return int.from_bytes(np.packbits(low > (mid[31] + mid[32]) / 2).tobytes(), "big")
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    """Any Pillow mode → 8-bit RGB: alpha onto white, 16-bit scaled (not clipped)."""
+    if im.mode == "RGB":
+        return im
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(im, dtype=np.float64)
+        top = float(arr.max()) if arr.size else 0.0
+        # Pillow's own convert("L") clips 16-bit values at 255 (a white image); rescale.
+        scale = 255.0 / 65535.0 if top > 255 else (255.0 if im.mode == "F" and top <= 1 else 1.0)
+        gray = np.clip(arr * scale + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(gray).convert("RGB")
+    if (im.mode == "P" and "transparency" in im.info) or im.mode in ("RGBA", "LA", "PA", "La"):
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return im.convert("RGB")
+
+
+def _band(lines: np.ndarray) -> int:
+    """Lines (outermost first) to cut: a uniform band that ends at a sharp full-width edge.
+
+    A pad or letterbox ends where the picture starts across the whole side; a plain
+    background around an object does not (the object covers part of a line), so product
+    shots are not cut down to their object, which a watermark or a shadow would move.
+    """
+    outer = lines[0]
+    colour = int(np.partition(outer, outer.size // 2)[outer.size // 2])  # np.median: 5× slower
+    if np.count_nonzero(np.abs(outer - colour) > TRIM_TOLERANCE) > TRIM_MAX_OUTLIERS * outer.size:
+        return 0  # the common case, decided from one line: no band on this side
+    off = (np.abs(lines - colour) > TRIM_TOLERANCE).mean(axis=1)
+    inside = np.flatnonzero(off > TRIM_MAX_OUTLIERS)
+    if inside.size == 0:
+        return 0
+    depth = int(inside[0])
+    # At 1/8 scale the edge line may blend pad and picture: look one line further.
+    edge = off[depth:depth + 2].max()
+    if edge < TRIM_EDGE or depth > TRIM_MAX_SHARE * lines.shape[0]:
+        return 0
+    return depth
+
+
+def _trim_box(gray: Image.Image) -> tuple[int, int, int, int]:
+    """Box (left, top, right, bottom) without uniform pads/letterboxes on any side."""
+    w, h = gray.size
+    arr = np.frombuffer(gray.tobytes(), dtype=np.uint8).reshape(h, w).astype(np.int16)
+    left, top, right, bottom = 0, 0, w, h
+    # Again on what is left: a pad around a plain backdrop comes off in two passes, so the
+    # padded copy ends where the unpadded original does.
+    for _ in range(TRIM_PASSES):
+        if min(right - left, bottom - top) < 16:
+            break
+        part = arr[top:bottom, left:right]
+        cut = (_band(part), _band(part[::-1]), _band(part.T), _band(part.T[::-1]))
+        if not any(cut):
+            break
+        top, bottom, left, right = top + cut[0], bottom - cut[1], left + cut[2], right - cut[3]
+    return left, top, right, bottom
+
+
+def _open(source: ImageSource) -> tuple[Image.Image, int]:
+    if isinstance(source, bytes):
+        return Image.open(io.BytesIO(source)), len(source)
+    path = Path(source)
+    return Image.open(path), path.stat().st_size
+
+
+def _decode(source: ImageSource, side: int) -> tuple[Image.Image, int, int, int]:
+    """(8-bit RGB image, upright width, upright height, nbytes); JPEGs drafted to ≥ side px."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im, nbytes = _open(source)
+            width, height = im.size
+            orientation = im.getexif().get(0x0112, 1) if "exif" in im.info else 1
+            if orientation in (5, 6, 7, 8):  # EXIF orientations that turn the image 90°
+                width, height = height, width
+            if side and im.format == "JPEG" and im.mode in ("RGB", "L", "YCbCr"):
+                im.draft(im.mode if im.mode == "L" else "RGB", (side, side))
+            if orientation in (2, 3, 4, 5, 6, 7, 8):
+                im = ImageOps.exif_transpose(im)
+            im.load()
+            return _to_rgb(im), width, height, nbytes
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageRejected("pixel_bomb", str(exc)) from exc
+    except Image.UnidentifiedImageError as exc:
+        raise ImageRejected("not_an_image", str(exc)) from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageRejected("corrupt", str(exc)) from exc
+
+
+def hash_image(source: ImageSource, digest: str = "", *, trim: bool = True,
+               draft: bool = True) -> HashRecord:
+    """Decode one image (bytes or path) and compute its HashRecord.
+
+    Raises ImageRejected("corrupt" | "pixel_bomb" | "not_an_image") when it cannot be hashed.
+    """
+    rgb, width, height, nbytes = _decode(source, DRAFT_SIDE if draft else 0)
+    gray = rgb.convert("L")
+    box = _trim_box(gray) if trim else (0, 0, *gray.size)
+    if box != (0, 0, *gray.size) and max(gray.size) < max(width, height):
+        # A pad was found on a draft: at 1/8 scale one pixel is ~1.5 % of the picture and
+        # its edge line blends pad and picture. Cut it again on a 4× finer decode.
+        rgb = _decode(source, DRAFT_SIDE * 4)[0]
+        gray = rgb.convert("L")
+        box = _trim_box(gray)
+    small = gray.resize((HASH_SIDE, HASH_SIDE), Image.Resampling.LANCZOS, box=box)
+    cells = rgb.resize((GRID, GRID), Image.Resampling.BOX, box=box).tobytes()
+    return HashRecord(digest, phash_of_gray(small), width, height, nbytes, pack_colours(cells))
+
+
+def phash_bytes(data: bytes, *, trim: bool = True, draft: bool = True) -> int:
+    """The 64-bit pHash of an encoded image (unsigned int). Raises ImageRejected."""
+    return hash_image(data, trim=trim, draft=draft).phash
+
+
+def _work(item: tuple[str, ImageSource]) -> HashRecord | tuple[str, str, str]:
+    digest, source = item
+    try:
+        return hash_image(source, digest)
+    except ImageRejected as exc:
+        return digest, exc.reason, exc.detail
+
+
+def default_workers() -> int:
+    """Cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _pool_context() -> BaseContext:
+    """fork while this process has one thread (fast: nothing re-imported); else forkserver.
+
+    Forking a threaded process (Prefect, httpx pools) can copy a held lock into the child;
+    forkserver avoids that at the price of importing the caller's main module per worker.
+    """
+    if os.name != "posix":
+        return get_context("spawn")
+    if threading.active_count() == 1:
+        return get_context("fork")
+    ctx = get_context("forkserver")
+    ctx.set_forkserver_preload(["snapprice.hashing"])
+    return ctx
+
+
+def hash_many(
+    images: Iterable[tuple[str, ImageSource]],
+    workers: int = 0,
+    progress: Callable[[int], None] | None = None,
+    on_error: Callable[[str, ImageRejected], None] | None = None,
+) -> dict[str, HashRecord]:
+    """Hash (digest, bytes-or-path) pairs on a process pool; ``workers`` 0 means every core.
+
+    Images that cannot be hashed are left out of the result and passed to ``on_error``.
+    ``progress`` is called with the number of images finished since its last call.
+    """
+    n_workers = workers or default_workers()
+    out: dict[str, HashRecord] = {}
+
+    def collect(results: Iterable[HashRecord | tuple[str, str, str]]) -> None:
+        for res in results:
+            if isinstance(res, HashRecord):
+                out[res.digest] = res
+            elif on_error is not None:
+                on_error(res[0], ImageRejected(res[1], res[2]))
+            if progress is not None:
+                progress(1)
+
+    if n_workers == 1:
+        collect(map(_work, images))
+        return out
+    with ProcessPoolExecutor(n_workers, mp_context=_pool_context()) as pool:
+        collect(pool.map(_work, images, chunksize=32))
+    return out
+
+
+def hash_with_cache(
+    images: Iterable[tuple[str, ImageSource]],
+    cache: HashCache,
+    workers: int = 0,
+    progress: Callable[[int], None] | None = None,
+    on_error: Callable[[str, ImageRejected], None] | None = None,
+) -> tuple[dict[str, HashRecord], int]:
+    """Records for every image, hashing only digests the cache lacks; (records, n_computed)."""
+    todo = dict(images)
+    records = cache.get_many(list(todo))
+    missing = [(d, src) for d, src in todo.items() if d not in records]
+    if progress is not None and records:
+        progress(len(records))
+    fresh = hash_many(missing, workers, progress, on_error) if missing else {}
+    if fresh:
+        cache.put_many(list(fresh.values()))
+    records.update(fresh)
+    return records, len(fresh)

@@ -1,0 +1,81 @@
+"""Explicit protocol → client registry and the factories that wire clients, limiters and HTTP."""
+
+from __future__ import annotations
+
+import httpx
+
+from snapprice.errors import ConfigError
+from snapprice.platforms.base import SearchClient
+from snapprice.platforms.gateway import GatewayClient
+from snapprice.platforms.limiter import PostgresLimiter, ProcessLimiter, RateLimiter
+from snapprice.platforms.searcher import Backoff, PlatformSearcher
+from snapprice.platforms.top import TopClient
+from snapprice.settings import PlatformSettings, Settings
+
+PROTOCOLS: dict[str, type[GatewayClient] | type[TopClient]] = {
+    "gateway": GatewayClient,
+    "top": TopClient,
+}
+
+
+def make_http_client(settings: Settings) -> httpx.AsyncClient:
+    """The one pooled HTTP client every platform shares (explicit timeouts, no redirects)."""
+    plats = settings.enabled_platforms().values()
+    slowest = max((p.timeout for p in plats), default=10.0)
+    per_platform = settings.search.concurrency + 2
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(slowest, connect=min(slowest, 5.0)),
+        limits=httpx.Limits(max_connections=per_platform * max(len(plats), 1),
+                            max_keepalive_connections=per_platform * max(len(plats), 1),
+                            keepalive_expiry=30.0),
+        headers={"User-Agent": "snapprice/0.1 (+image price monitor)"},
+        follow_redirects=False,
+    )
+
+
+def make_client(name: str, plat: PlatformSettings, settings: Settings,
+                http: httpx.AsyncClient) -> SearchClient:
+    """The client of one configured platform section."""
+    cls = PROTOCOLS.get(plat.protocol)
+    if cls is None:
+        raise ConfigError(f"platforms.{name}.protocol: {plat.protocol!r} has no client yet "
+                          f"(available: {', '.join(sorted(PROTOCOLS))}); disable the platform "
+                          "with enabled = false")
+    return cls(name, plat, settings.credentials(name), http)
+
+
+def make_limiter(name: str, plat: PlatformSettings, settings: Settings,
+                 dsn: str | None) -> RateLimiter:
+    """The limiter of one platform in the configured mode (``search.limiter``)."""
+    if settings.search.limiter == "process":
+        return ProcessLimiter(plat.qps)
+    url = dsn or settings.database.url
+    if not url:
+        raise ConfigError("search.limiter: 'postgres' needs a database: set DATABASE_URL "
+                          "(or pass the embedded server's DSN)")
+    # One budget per account and route: sections sharing a key share it via options.limit_key.
+    key = str(plat.options.get("limit_key") or name)
+    return PostgresLimiter(url, key, plat.qps)
+
+
+def build_searchers(settings: Settings, http: httpx.AsyncClient, *,
+                    dsn: str | None = None,
+                    backoff: Backoff | None = None) -> dict[str, PlatformSearcher]:
+    """One ``PlatformSearcher`` per enabled platform, keyed by section name.
+
+    Build them once per process (and event loop) and share them between tasks: the
+    limiter, ban pause and stop switch live in the searcher.
+    """
+    out: dict[str, PlatformSearcher] = {}
+    for name, plat in settings.enabled_platforms().items():
+        out[name] = PlatformSearcher(
+            make_client(name, plat, settings, http), make_limiter(name, plat, settings, dsn),
+            max_attempts=settings.search.max_attempts,
+            max_retry_seconds=settings.search.max_retry_seconds, backoff=backoff)
+    return out
+
+
+async def close_searchers(searchers: dict[str, PlatformSearcher]) -> None:
+    """Release limiter connections (postgres mode)."""
+    for s in searchers.values():
+        await s.aclose()

@@ -1,0 +1,191 @@
+"""Execute a run's search tasks: per-platform workers, one transaction per finished task."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from sqlalchemy.engine import Engine
+
+from snapprice.errors import ImageRejected, PlatformFatal, RequestRejected, TransientError
+from snapprice.images import is_url, load_image
+from snapprice.models import ListingSnapshot, QueryImage, Reject
+from snapprice.normalize import normalize_item
+from snapprice.platforms.registry import build_searchers, close_searchers, make_http_client
+from snapprice.platforms.searcher import PlatformSearcher
+from snapprice.settings import Settings
+from snapprice.store import runs
+from snapprice.store.catalog import GroupInfo, load_groups
+
+log = logging.getLogger("snapprice.search")
+Progress = Callable[[int, int], None]  # (done, total known so far)
+
+
+@dataclass
+class SearchSummary:
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    snapshots: int = 0
+    stopped: dict[str, str] = field(default_factory=dict)  # platform -> why
+    calls: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+class _Images:
+    """Query images of the run's groups, read once each (local file or URL)."""
+
+    def __init__(self, groups: dict[int, GroupInfo], settings: Settings) -> None:
+        self.groups = groups
+        self.settings = settings
+        self._cache: dict[int, asyncio.Future[QueryImage]] = {}
+
+    def _load(self, gid: int) -> QueryImage:
+        info = self.groups[gid]
+        d = self.settings.dedupe
+        img = load_image(info.image_ref, max_bytes=d.max_image_bytes, max_pixels=d.max_pixels,
+                         timeout=d.fetch_timeout)
+        return QueryImage(digest=img.digest, data=img.data,
+                          url=info.image_ref if is_url(info.image_ref) else None, mime=img.mime)
+
+    async def get(self, gid: int) -> QueryImage:
+        if gid not in self._cache:
+            self._cache[gid] = asyncio.ensure_future(asyncio.to_thread(self._load, gid))
+        return await self._cache[gid]
+
+
+def normalize_page(marketplace: str, items: list[Any]) -> tuple[list[ListingSnapshot], list[Reject]]:
+    snaps: list[ListingSnapshot] = []
+    rejects: list[Reject] = []
+    for item in items:
+        out = normalize_item(marketplace, item)
+        (snaps if isinstance(out, ListingSnapshot) else rejects).append(out)  # type: ignore[arg-type]
+    return snaps, rejects
+
+
+class _Executor:
+    def __init__(self, engine: Engine, settings: Settings, run_id: int,
+                 searchers: dict[str, PlatformSearcher], progress: Progress | None) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.run_id = run_id
+        self.searchers = searchers
+        self.progress = progress
+        self.summary = SearchSummary()
+        self.total = 0
+        self.finished = 0
+
+    def _tick(self) -> None:
+        self.finished += 1
+        if self.progress:
+            self.progress(self.finished, self.total)
+
+    def _write(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        with self.engine.begin() as conn:
+            return fn(conn, *args, **kwargs)
+
+    async def _end(self, task: runs.SearchTask, status: str, why: str) -> None:
+        await asyncio.to_thread(self._write, runs.end_task, task, status, why)
+        if status == "failed":
+            self.summary.failed += 1
+        else:
+            self.summary.skipped += 1
+        self._tick()
+
+    async def _one(self, task: runs.SearchTask, queue: asyncio.Queue[runs.SearchTask],
+                   images: _Images) -> None:
+        searcher = self.searchers[task.platform]
+        plat = self.settings.platforms[task.platform]
+        if searcher.stopped is not None:
+            await self._end(task, "skipped", f"platform stopped: {searcher.stopped}")
+            return
+        try:
+            image = await images.get(task.group_id)
+        except ImageRejected as exc:
+            await self._end(task, "failed", f"query image unusable: {exc}")
+            return
+        await asyncio.to_thread(self._write, runs.mark_attempt, task)
+        requested_at = datetime.now(UTC)
+        try:
+            page = await searcher.search(image, task.page)
+        except PlatformFatal as exc:
+            self.summary.stopped.setdefault(task.platform, str(exc))
+            await self._end(task, "skipped", f"platform stopped: {exc}")
+            return
+        except (RequestRejected, TransientError) as exc:
+            await self._end(task, "failed", f"{type(exc).__name__}: {exc}")
+            return
+        received_at = datetime.now(UTC)
+        marketplace = plat.platform or task.platform
+        snaps, rejects = normalize_page(marketplace, page.items)
+        skus = images.groups[task.group_id].skus
+        result = await asyncio.to_thread(
+            self._write, runs.complete_task, task, page, snaps, rejects, skus=skus,
+            marketplace=marketplace, protocol=plat.protocol, requested_at=requested_at,
+            received_at=received_at, max_pages=plat.pages)
+        self.summary.done += 1
+        self.summary.snapshots += result.snapshots
+        if page.has_more and task.page < plat.pages:
+            self.total += 1
+            queue.put_nowait(runs.SearchTask(task.run_id, task.group_id, task.platform, task.page + 1))
+        self._tick()
+
+    async def _worker(self, queue: asyncio.Queue[runs.SearchTask], images: _Images) -> None:
+        while True:
+            task = await queue.get()
+            try:
+                await self._one(task, queue, images)
+            except Exception:
+                log.exception("search task %s failed unexpectedly", task)
+                await self._end(task, "failed", "internal error (see the run log)")
+            finally:
+                queue.task_done()
+
+    async def run(self) -> SearchSummary:
+        with self.engine.connect() as conn:
+            groups = load_groups(conn, self.run_id)
+            todo = runs.open_tasks(conn, self.run_id, list(self.searchers))
+        images = _Images(groups, self.settings)
+        queues: dict[str, asyncio.Queue[runs.SearchTask]] = {n: asyncio.Queue() for n in self.searchers}
+        for t in todo:
+            queues[t.platform].put_nowait(t)
+        self.total = len(todo)
+        workers = [
+            asyncio.create_task(self._worker(q, images))
+            for q in queues.values() for _ in range(self.settings.search.concurrency)
+        ]
+        try:
+            await asyncio.gather(*(q.join() for q in queues.values()))
+        finally:
+            for w in workers:
+                w.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+        self.summary.calls = {n: dataclasses.asdict(s.calls) for n, s in self.searchers.items()}
+        return self.summary
+
+
+async def execute_async(engine: Engine, settings: Settings, run_id: int, *,
+                        progress: Progress | None = None, limiter_dsn: str | None = None,
+                        http: httpx.AsyncClient | None = None) -> SearchSummary:
+    own_http = http is None
+    client = http or make_http_client(settings)
+    searchers = build_searchers(settings, client, dsn=limiter_dsn)
+    try:
+        return await _Executor(engine, settings, run_id, searchers, progress).run()
+    finally:
+        await close_searchers(searchers)
+        if own_http:
+            await client.aclose()
+
+
+def execute_searches(engine: Engine, settings: Settings, run_id: int, *,
+                     progress: Progress | None = None, limiter_dsn: str | None = None) -> SearchSummary:
+    """Run every open search task of ``run_id`` to done, failed or skipped."""
+    return asyncio.run(execute_async(engine, settings, run_id, progress=progress,
+                                     limiter_dsn=limiter_dsn))
+

@@ -1,0 +1,154 @@
+"""pHash bits (imagehash-compatible), image normalisation, the pool and the cache."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import imagehash
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image
+
+from snapprice.errors import ImageRejected
+from snapprice.hashing import (
+    HashRecord,
+    MemoryHashCache,
+    from_signed64,
+    hamming,
+    hash_image,
+    hash_many,
+    hash_with_cache,
+    phash_bytes,
+    to_signed64,
+)
+
+
+def _photo(seed: int, size: tuple[int, int] = (400, 300)) -> Image.Image:
+    """A smooth random picture (blobs of colour), different for every seed."""
+    rng = np.random.default_rng(seed)
+    small = (rng.random((6, 8, 3)) * 255).astype(np.uint8)
+    return Image.fromarray(small).resize(size, Image.Resampling.BICUBIC)
+
+
+def _encode(im: Image.Image, fmt: str = "JPEG", **kw: object) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def _imagehash(im: Image.Image) -> int:
+    return int(str(imagehash.phash(im)), 16)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_same_bits_as_imagehash_without_draft(seed: int) -> None:
+    im = _photo(seed)
+    assert phash_bytes(_encode(im, "PNG"), trim=False) == _imagehash(im)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_draft_decoding_moves_few_bits(seed: int) -> None:
+    data = _encode(_photo(seed, (800, 800)), quality=85)
+    naive = _imagehash(Image.open(io.BytesIO(data)))
+    assert hamming(phash_bytes(data), naive) <= 4
+
+
+def test_exif_orientation_is_applied() -> None:
+    im = _photo(1, (400, 300))
+    upright = phash_bytes(_encode(im, quality=95))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated: viewers turn it 90° clockwise
+    stored = _encode(im.transpose(Image.Transpose.ROTATE_90), quality=95, exif=exif.tobytes())
+    rec = hash_image(stored)
+    assert (rec.width, rec.height) == (400, 300)
+    assert hamming(rec.phash, upright) <= 2
+
+
+def test_modes_cmyk_palette_alpha_16bit() -> None:
+    im = _photo(2)
+    rgb = phash_bytes(_encode(im, "PNG"))
+    assert hamming(phash_bytes(_encode(im.convert("CMYK"), quality=95)), rgb) <= 4
+    assert hamming(phash_bytes(_encode(im.quantize(256), "PNG")), rgb) <= 6
+    # Transparent pixels count as white, not as whatever colour they hide.
+    rgba = im.convert("RGBA")
+    rgba.putalpha(Image.new("L", im.size, 0).resize(im.size))
+    alpha = np.asarray(rgba).copy()
+    alpha[:, : im.width // 2, 3] = 255
+    half = Image.fromarray(alpha, "RGBA")
+    white = Image.new("RGB", im.size, "white")
+    white.paste(im.crop((0, 0, im.width // 2, im.height)), (0, 0))
+    assert hamming(phash_bytes(_encode(half, "PNG")), phash_bytes(_encode(white, "PNG"))) <= 2
+    # 16-bit grey: rescaled to 8 bits (Pillow's convert("L") would clip it to white).
+    grey = np.asarray(im.convert("L"), dtype=np.uint16) * 257
+    deep = _encode(Image.fromarray(grey), "PNG")
+    assert hash_image(deep).width == 400
+    assert hamming(phash_bytes(deep), phash_bytes(_encode(im.convert("L"), "PNG"))) <= 2
+
+
+@pytest.mark.parametrize(
+    ("pad", "colour"), [((40, 40, 40, 40), "white"), ((0, 30, 0, 30), "black"), ((25, 0, 25, 0), "#808080")])
+def test_uniform_borders_are_trimmed(pad: tuple[int, int, int, int], colour: str) -> None:
+    im = _photo(3)
+    framed = Image.new("RGB", (im.width + pad[0] + pad[2], im.height + pad[1] + pad[3]), colour)
+    framed.paste(im, (pad[0], pad[1]))
+    plain = phash_bytes(_encode(im, quality=90))
+    assert hamming(phash_bytes(_encode(framed, quality=90)), plain) <= 4
+    assert hamming(phash_bytes(_encode(framed, quality=90), trim=False), plain) > 4
+
+
+def test_product_on_plain_background_is_not_cut_to_the_object() -> None:
+    im = Image.new("RGB", (400, 400), "white")
+    im.paste(_photo(4, (120, 160)), (100, 120))
+    rec = hash_image(_encode(im, "PNG"))
+    assert rec.phash == phash_bytes(_encode(im, "PNG"), trim=False)
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [(b"not an image", "not_an_image"), (_encode(_photo(5))[:300], "corrupt")])
+def test_unhashable_bytes(data: bytes, reason: str) -> None:
+    with pytest.raises(ImageRejected) as info:
+        phash_bytes(data)
+    assert info.value.reason == reason
+
+
+@given(st.integers(min_value=0, max_value=2**64 - 1))
+def test_signed64_round_trip(value: int) -> None:
+    signed = to_signed64(value)
+    assert -(2**63) <= signed < 2**63
+    assert from_signed64(signed) == value
+
+
+def test_hash_many_pool_equals_in_process_and_reports_errors(tmp_path: Path) -> None:
+    items: list[tuple[str, bytes | str]] = []
+    for i in range(40):
+        data = _encode(_photo(i))
+        if i % 2:
+            path = tmp_path / f"{i}.jpg"
+            path.write_bytes(data)
+            items.append((f"d{i}", str(path)))
+        else:
+            items.append((f"d{i}", data))
+    items.append(("broken", b"garbage"))
+    errors: dict[str, str] = {}
+    done: list[int] = []
+    one = hash_many(items, workers=1)
+    two = hash_many(items, workers=2, progress=done.append,
+                    on_error=lambda d, e: errors.__setitem__(d, e.reason))
+    assert one == two and len(two) == 40
+    assert errors == {"broken": "not_an_image"}
+    assert sum(done) == 41
+    assert two["d3"].nbytes == (tmp_path / "3.jpg").stat().st_size
+
+
+def test_hash_with_cache_hashes_only_missing() -> None:
+    cache = MemoryHashCache()
+    items = [(f"d{i}", _encode(_photo(i))) for i in range(5)]
+    cache.put_many([HashRecord("d0", 123, 1, 1, 1)])
+    records, computed = hash_with_cache(items, cache, workers=1)
+    assert computed == 4 and records["d0"].phash == 123
+    again, computed = hash_with_cache(items, cache, workers=1)
+    assert computed == 0 and again == records
