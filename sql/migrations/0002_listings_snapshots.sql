@@ -59,6 +59,14 @@ DECLARE
     part        text;
     created     integer := 0;
 BEGIN
+    -- Fast path without the lock: every partition asked for exists already.
+    IF NOT EXISTS (
+        SELECT 1 FROM generate_series(0, months_ahead) AS i
+        WHERE to_regclass(quote_ident('price_snapshot_' || to_char(
+            date_trunc('month', from_ts AT TIME ZONE 'UTC') + make_interval(months => i), 'YYYYMM'))) IS NULL
+    ) THEN
+        RETURN 0;
+    END IF;
     PERFORM pg_advisory_xact_lock(hashtext('snapprice_ensure_partitions'));
     FOR i IN 0..months_ahead LOOP
         month_start := date_trunc('month', from_ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'

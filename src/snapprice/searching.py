@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -14,7 +16,7 @@ import httpx
 from sqlalchemy.engine import Engine
 
 from snapprice.errors import ImageRejected, PlatformFatal, RequestRejected, TransientError
-from snapprice.images import is_url, load_image
+from snapprice.images import MAX_REDIRECTS, is_url, load_image
 from snapprice.models import ListingSnapshot, QueryImage, Reject
 from snapprice.normalize import normalize_item
 from snapprice.platforms.registry import build_searchers, close_searchers, make_http_client
@@ -25,6 +27,7 @@ from snapprice.store.catalog import GroupInfo, load_groups
 
 log = logging.getLogger("snapprice.search")
 Progress = Callable[[int, int], None]  # (done, total known so far)
+WRITER_THREADS = 2
 
 
 @dataclass
@@ -44,12 +47,13 @@ class _Images:
         self.groups = groups
         self.settings = settings
         self._cache: dict[int, asyncio.Future[QueryImage]] = {}
+        self.http = httpx.Client(timeout=settings.dedupe.fetch_timeout, max_redirects=MAX_REDIRECTS)
 
     def _load(self, gid: int) -> QueryImage:
         info = self.groups[gid]
         d = self.settings.dedupe
         img = load_image(info.image_ref, max_bytes=d.max_image_bytes, max_pixels=d.max_pixels,
-                         timeout=d.fetch_timeout)
+                         timeout=d.fetch_timeout, http=self.http)
         return QueryImage(digest=img.digest, data=img.data,
                           url=info.image_ref if is_url(info.image_ref) else None, mime=img.mime)
 
@@ -79,6 +83,7 @@ class _Executor:
         self.summary = SearchSummary()
         self.total = 0
         self.finished = 0
+        self.writers = ThreadPoolExecutor(WRITER_THREADS, thread_name_prefix="snapprice-db")
 
     def _tick(self) -> None:
         self.finished += 1
@@ -89,8 +94,14 @@ class _Executor:
         with self.engine.begin() as conn:
             return fn(conn, *args, **kwargs)
 
+    async def _db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """One transaction on the small writer pool: few threads, so the event loop that
+        drives the HTTP calls is not starved of the GIL."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.writers, functools.partial(self._write, fn, *args, **kwargs))
+
     async def _end(self, task: runs.SearchTask, status: str, why: str) -> None:
-        await asyncio.to_thread(self._write, runs.end_task, task, status, why)
+        await self._db(runs.end_task, task, status, why)
         if status == "failed":
             self.summary.failed += 1
         else:
@@ -109,7 +120,7 @@ class _Executor:
         except ImageRejected as exc:
             await self._end(task, "failed", f"query image unusable: {exc}")
             return
-        await asyncio.to_thread(self._write, runs.mark_attempt, task)
+        await self._db(runs.mark_attempt, task)
         requested_at = datetime.now(UTC)
         try:
             page = await searcher.search(image, task.page)
@@ -124,8 +135,8 @@ class _Executor:
         marketplace = plat.platform or task.platform
         snaps, rejects = normalize_page(marketplace, page.items)
         skus = images.groups[task.group_id].skus
-        result = await asyncio.to_thread(
-            self._write, runs.complete_task, task, page, snaps, rejects, skus=skus,
+        result = await self._db(
+            runs.complete_task, task, page, snaps, rejects, skus=skus,
             marketplace=marketplace, protocol=plat.protocol, requested_at=requested_at,
             received_at=received_at, max_pages=plat.pages)
         self.summary.done += 1
@@ -165,6 +176,8 @@ class _Executor:
             for w in workers:
                 w.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
+            images.http.close()
+            self.writers.shutdown(wait=True)
         self.summary.calls = {n: dataclasses.asdict(s.calls) for n, s in self.searchers.items()}
         return self.summary
 

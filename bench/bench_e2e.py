@@ -1,0 +1,150 @@
+"""End-to-end: a catalog with 30 % near-duplicates against the sandbox at a fixed QPS.
+
+    python bench/bench_e2e.py [--items 2000] [--qps 50] [--platforms taobao,jd]
+
+Catalog images are served over HTTP on loopback (as a merchant's CDN would), so each search
+is one call. Prints the search stage's wall time over the minimum the quota allows
+(groups x platforms / (QPS x platforms), platforms searched in parallel; goal <= 1.10) and
+the API calls made vs a naive one call per catalog image and platform.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+import sqlalchemy as sa
+
+from bench_load import server_url
+from snapprice import migrate, runstages, searching
+from snapprice.db import to_libpq
+from snapprice.sandbox import SandboxConfig, build_world
+from snapprice.sandbox.catalogs import generate_catalog
+from snapprice.settings import load_settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_dir(root: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """The catalog's "CDN": a static file server in its own process."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                             "--directory", str(root)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    return proc, url
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the sandbox exited with code {proc.returncode}")
+        try:
+            httpx.get(f"{url}/_admin/stats", timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise SystemExit("the sandbox did not start")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--items", type=int, default=2000)
+    ap.add_argument("--qps", type=float, default=50)
+    ap.add_argument("--platforms", default="taobao,jd")
+    ap.add_argument("--concurrency", type=int, default=32, help="searches in flight per platform")
+    args = ap.parse_args()
+    platforms = args.platforms.split(",")
+    tmp = Path(tempfile.mkdtemp(prefix="snapprice-e2e-"))
+
+    t0 = time.perf_counter()
+    products = max(200, int(args.items * 0.65))
+    # The sandbox runs in its own process (as a marketplace would): it must not share our GIL.
+    port = free_port()
+    sandbox_proc = subprocess.Popen(
+        [sys.executable, "-m", "snapprice.sandbox", "--port", str(port), "--seed", "5",
+         "--products", str(products), "--qps", str(args.qps)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sandbox_url = f"http://127.0.0.1:{port}"
+    world = build_world(SandboxConfig(seed=5, n_products=products))  # the same world, for the catalog
+    gen = generate_catalog(world, tmp / "cat", args.items, dup_rate=0.3, distractor_rate=0.1)
+    wait_ready(sandbox_url, sandbox_proc)
+    srv, img_base = serve_dir(gen.out_dir)
+    with gen.csv_path.open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    url_csv = tmp / "catalog_urls.csv"
+    with url_csv.open("w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        for r in rows:
+            w.writerow({**r, "image": f"{img_base}/{r['image']}"})
+    print(f"setup: world of {products} products, {args.items}-row catalog in {time.perf_counter() - t0:.1f} s")
+
+    base, _srv = server_url()
+    name = f"snapprice_e2e_{secrets.token_hex(3)}"
+    with psycopg.connect(to_libpq(base), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = sa.engine.make_url(base).set(database=name).render_as_string(hide_password=False)
+    try:
+        migrate.upgrade(url)
+        cfg = tmp / "snapprice.toml"
+        cfg.write_text(
+            f'[database]\nurl = "{url}"\n[search]\nconcurrency = {args.concurrency}\n'
+            + "".join(
+                f'[platforms.{p}]\nprotocol = "gateway"\nbase_url = "{sandbox_url}"\nqps = {args.qps}\n'
+                'credentials = { key = "K", secret = "S" }\n' for p in platforms),
+            encoding="utf-8")
+        settings = load_settings(cfg, environ={"K": "demo-key", "S": "demo-secret"})
+        engine = sa.create_engine(url)
+        run = runstages.start_run(engine, settings, kind="manual", catalog=str(url_csv))
+        t0 = time.perf_counter()
+        ing = runstages.ingest(engine, settings, run, url_csv)
+        ingest_s = time.perf_counter() - t0
+        calls0 = httpx.get(f"{sandbox_url}/_admin/stats").json()["protocols"].get("gateway", {}).get("calls", 0)
+        t0 = time.perf_counter()
+        summary = searching.execute_searches(engine, settings, run)
+        search_s = time.perf_counter() - t0
+        stats = httpx.get(f"{sandbox_url}/_admin/stats").json()
+        result = runstages.close_run(engine, run)
+        engine.dispose()
+    finally:
+        with psycopg.connect(to_libpq(base), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        srv.terminate()
+        sandbox_proc.terminate()
+        sandbox_proc.wait(10)
+
+    calls = stats["protocols"]["gateway"]["calls"] - calls0
+    refused = sum(stats["protocols"]["gateway"]["refused"].values())
+    ideal = ing.groups * len(platforms) / (args.qps * len(platforms))
+    naive = args.items * len(platforms)
+    print(f"ingest: {ing.images} images ({ing.rejects} rejects) -> {ing.groups} groups in {ingest_s:.1f} s")
+    print(f"search: {summary.done} done, {summary.failed} failed, {result['n_snapshots']} snapshots, "
+          f"{calls} calls, {refused} refused, in {search_s:.1f} s")
+    print(f"wall / (groups x platforms / QPS) = {search_s:.1f} / {ideal:.1f} = {search_s / ideal:.3f}  (goal <= 1.10)")
+    print(f"API calls: {calls} vs naive {naive} = {calls / naive:.2f} ({naive - calls} saved)")
+
+
+if __name__ == "__main__":
+    main()
