@@ -16,6 +16,7 @@ import httpx
 from sqlalchemy.engine import Engine
 
 from snapprice.errors import ImageRejected, PlatformFatal, RequestRejected, TransientError
+from snapprice.hashing import phash_bytes
 from snapprice.images import MAX_REDIRECTS, is_url, load_image
 from snapprice.models import ListingSnapshot, QueryImage, Reject
 from snapprice.normalize import normalize_item
@@ -24,6 +25,7 @@ from snapprice.platforms.searcher import PlatformSearcher
 from snapprice.settings import Settings
 from snapprice.store import runs
 from snapprice.store.catalog import GroupInfo, load_groups
+from snapprice.verify import score_snapshots
 
 log = logging.getLogger("snapprice.search")
 Progress = Callable[[int, int], None]  # (done, total known so far)
@@ -84,6 +86,8 @@ class _Executor:
         self.total = 0
         self.finished = 0
         self.writers = ThreadPoolExecutor(WRITER_THREADS, thread_name_prefix="snapprice-db")
+        self._query_hashes: dict[str, int] = {}
+        self._pictures: httpx.AsyncClient | None = None
 
     def _tick(self) -> None:
         self.finished += 1
@@ -134,9 +138,12 @@ class _Executor:
         received_at = datetime.now(UTC)
         marketplace = plat.platform or task.platform
         snaps, rejects = normalize_page(marketplace, page.items)
+        weak: list[ListingSnapshot] = []
+        if self.settings.search.verify_matches and snaps:
+            snaps, weak = await self._verify(snaps, image)
         skus = images.groups[task.group_id].skus
         result = await self._db(
-            runs.complete_task, task, page, snaps, rejects, skus=skus,
+            runs.complete_task, task, page, snaps, rejects, skus=skus, weak=weak,
             marketplace=marketplace, protocol=plat.protocol, requested_at=requested_at,
             received_at=received_at, max_pages=plat.pages)
         self.summary.done += 1
@@ -145,6 +152,20 @@ class _Executor:
             self.total += 1
             queue.put_nowait(runs.SearchTask(task.run_id, task.group_id, task.platform, task.page + 1))
         self._tick()
+
+    async def _verify(self, snaps: list[ListingSnapshot],
+                      image: QueryImage) -> tuple[list[ListingSnapshot], list[ListingSnapshot]]:
+        """Score results by picture; those under search.match_min_score are kept as listings
+        and snapshots but not matched to the SKUs."""
+        if image.digest not in self._query_hashes:
+            self._query_hashes[image.digest] = await asyncio.to_thread(phash_bytes, image.data)
+        if self._pictures is None:
+            self._pictures = httpx.AsyncClient(timeout=self.settings.dedupe.fetch_timeout,
+                                               limits=httpx.Limits(max_connections=16))
+        scored = await score_snapshots(snaps, self._query_hashes[image.digest], self._pictures)
+        floor = self.settings.search.match_min_score
+        strong = [s for s in scored if s.score is None or s.score >= floor]
+        return strong, [s for s in scored if s.score is not None and s.score < floor]
 
     async def _worker(self, queue: asyncio.Queue[runs.SearchTask], images: _Images) -> None:
         while True:
@@ -178,6 +199,8 @@ class _Executor:
             await asyncio.gather(*workers, return_exceptions=True)
             images.http.close()
             self.writers.shutdown(wait=True)
+            if self._pictures is not None:
+                await self._pictures.aclose()
         self.summary.calls = {n: dataclasses.asdict(s.calls) for n, s in self.searchers.items()}
         return self.summary
 

@@ -206,8 +206,13 @@ def complete_task(
     requested_at: datetime,
     received_at: datetime,
     max_pages: int,
+    weak: Sequence[ListingSnapshot] = (),
 ) -> LoadResult:
-    """Archive, load and mark done in the caller's single transaction; plan the next page."""
+    """Archive, load and mark done in the caller's single transaction; plan the next page.
+
+    ``weak`` results (visual score under the configured floor) are stored as listings and
+    snapshots but not matched to ``skus``.
+    """
     raw_id = archive_response(
         conn, task, page, marketplace=marketplace, protocol=protocol,
         requested_at=requested_at, received_at=received_at,
@@ -217,6 +222,11 @@ def complete_task(
         conn, task.run_id, received_at, snapshots, skus=skus, group_id=task.group_id,
         raw_id=raw_id, cached=page.cached,
     )
+    if weak:
+        extra = load_snapshots(conn, task.run_id, received_at, weak, group_id=task.group_id,
+                               raw_id=raw_id, cached=page.cached)
+        result = LoadResult(result.listings + extra.listings, result.snapshots + extra.snapshots,
+                            result.matches, [*result.rejects, *extra.rejects])
     conn.execute(
         text(
             "UPDATE search_task SET status = 'done', n_items = :items, has_more = :more,"
