@@ -14,6 +14,8 @@ from sqlalchemy.engine import Engine
 
 from snapprice.errors import ConfigError, PlatformError
 from snapprice.models import Reject, SearchItem
+from snapprice.platforms.aliyun import parse_aliyun_body
+from snapprice.platforms.aop1688 import parse_aop_body
 from snapprice.platforms.gateway import parse_gateway_body
 from snapprice.platforms.top import DEFAULT_METHOD, parse_top_body
 from snapprice.searching import normalize_page
@@ -40,6 +42,10 @@ def parse_archived(protocol: str, marketplace: str, body: Any, page: int,
     elif protocol == "top":
         items, _, _ = parse_top_body(marketplace, body, method=options.get("method", DEFAULT_METHOD),
                                      page=page, page_size=page_size)
+    elif protocol == "aliyun-imagesearch":
+        items, _, _ = parse_aliyun_body(marketplace, body, page=page, page_size=page_size)
+    elif protocol == "1688-aop":
+        items, _, _ = parse_aop_body(marketplace, body, page=page, page_size=page_size)
     else:
         raise ConfigError(f"replay: no parser for protocol {protocol!r}")
     return items

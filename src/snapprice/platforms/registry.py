@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 
 from snapprice.errors import ConfigError
+from snapprice.platforms.aliyun import AliyunImageSearchClient
+from snapprice.platforms.aop1688 import Aop1688Client
 from snapprice.platforms.base import SearchClient
 from snapprice.platforms.gateway import GatewayClient
 from snapprice.platforms.limiter import PostgresLimiter, ProcessLimiter, RateLimiter
@@ -12,9 +16,16 @@ from snapprice.platforms.searcher import Backoff, PlatformSearcher
 from snapprice.platforms.top import TopClient
 from snapprice.settings import PlatformSettings, Settings
 
-PROTOCOLS: dict[str, type[GatewayClient] | type[TopClient]] = {
+# protocol -> client class; each is called as cls(name, settings, credentials, http).
+# Credentials (``settings.credentials(name)``, env var names in [platforms.NAME].credentials):
+#   gateway: key, secret · top: app_key, app_secret ·
+#   aliyun-imagesearch: access_key_id, access_key_secret (options.pid = Alimama PID) ·
+#   1688-aop: app_key, app_secret, access_token.
+PROTOCOLS: dict[str, Callable[..., SearchClient]] = {
     "gateway": GatewayClient,
     "top": TopClient,
+    "aliyun-imagesearch": AliyunImageSearchClient,
+    "1688-aop": Aop1688Client,
 }
 
 

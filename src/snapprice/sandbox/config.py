@@ -15,8 +15,9 @@ FAULT_KINDS = (
     "http_500", "http_502", "http_503", "reset", "stall", "malformed", "truncated",
     "code15", "slow",
 )
-# Faults keyed "top" apply to the TOP router; platform names to the gateway routes.
-FAULT_TARGETS = (*PLATFORMS, "top")
+# Faults keyed "top" apply to the TOP router, "aliyun" to Aliyun ImageSearch, "aop" to the
+# 1688 open platform; platform names to the gateway routes.
+FAULT_TARGETS = (*PLATFORMS, "top", "aliyun", "aop")
 
 
 class SandboxConfig(BaseModel):
@@ -47,6 +48,15 @@ class SandboxConfig(BaseModel):
         "taobao.item.search.img", "taobao.tbk.dg.pailitao.widget.convert",
     )
     top_sessions: tuple[str, ...] = ()  # when set, TOP calls need one of these sessions
+    # Aliyun ImageSearch 淘宝联盟版 (POP RPC): AccessKey pair and the Alimama PIDs it accepts.
+    aliyun_access_key_id: str = "demo-aliyun-id"
+    aliyun_access_key_secret: str = "demo-aliyun-secret"
+    aliyun_pids: tuple[str, ...] = ("mm_12345678_2345678_34567890",)
+    # 1688 open platform (AOP): app key pair, user access tokens, APIs the app was granted.
+    aop_app_key: str = "7654321"
+    aop_app_secret: str = "demo-aop-secret"
+    aop_access_tokens: tuple[str, ...] = ("demo-aop-token",)
+    aop_granted_apis: tuple[str, ...] = ("product.image.upload", "product.search.imageQuery")
 
     @field_validator("platforms")
     @classmethod

@@ -1,4 +1,4 @@
-"""The sandbox's HTTP app (both protocols, pictures, admin) and ways to run it."""
+"""The sandbox's HTTP app (every protocol, pictures, admin) and ways to run it."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from snapprice.sandbox import gateway, top
+from snapprice.sandbox import aliyun, aop1688, gateway, top
 from snapprice.sandbox.config import SandboxConfig
 from snapprice.sandbox.market import Market
+from snapprice.sandbox.official import RouteState
 from snapprice.sandbox.world import World, build_world
 
 _ALL = ["GET", "POST", "PUT", "DELETE", "PATCH"]
@@ -37,10 +38,12 @@ def build_app(world: World, clock: Callable[[], float] = time.time,
     if mismatch:
         raise ValueError(f"config differs from the world's in {mismatch}: build a world for it")
     market = Market(world, config, clock)
+    # The official routes keep their own throttles and nonce memory next to the market.
+    aliyun_state, aop_state = RouteState(market), RouteState(market)
 
-    def bind(handler: Callable) -> Callable:
+    def bind(handler: Callable, *state: RouteState) -> Callable:
         async def endpoint(request: Request) -> Response:
-            return await handler(request, market)
+            return await handler(request, market, *state)
         return endpoint
 
     async def image(request: Request) -> Response:
@@ -48,6 +51,11 @@ def build_app(world: World, clock: Callable[[], float] = time.time,
         try:
             if platform == "product":
                 data = world.product_image_bytes(item)
+            elif platform == "aliyun":  # pictures of Aliyun results are named by their ItemId
+                item_id = aliyun.item_id_of(config, item)
+                if item_id is None:
+                    raise KeyError(item)
+                data = world.listing_image_bytes("taobao", item_id)
             else:
                 data = world.listing_image_bytes(platform, item)
         except KeyError:
@@ -64,10 +72,17 @@ def build_app(world: World, clock: Callable[[], float] = time.time,
 
     async def reset(request: Request) -> Response:
         market.reset()
+        aliyun_state.reset()
+        aop_state.reset()
         return JSONResponse({"ok": True})
 
     routes = [
         Route("/router/rest", bind(top.router), methods=_ALL),
+        Route("/", bind(aliyun.endpoint, aliyun_state), methods=_ALL),
+        Route("/openapi/param2/{version}/{namespace}/{api}/{app_key}", bind(aop1688.endpoint, aop_state),
+              methods=_ALL),
+        Route("/openapi/param2/{version}/{namespace}/{api}", bind(aop1688.missing_app_key, aop_state),
+              methods=_ALL),
         Route("/img/{platform}/{item}.jpg", image, methods=["GET"]),
         Route("/_admin/stats", stats, methods=["GET"]),
         Route("/_admin/reset", reset, methods=["POST"]),

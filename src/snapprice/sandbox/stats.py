@@ -8,6 +8,9 @@ from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
 
+# Refusal codes that mean "too fast" on each protocol (TOP, gateway, Aliyun, 1688).
+BAN_CODES = ("7", "4008", "Throttling.User", "gw.QpsOverrun")
+
 
 def _group() -> dict[str, Any]:
     return {"calls": 0, "served": 0, "no_result": 0, "refused": Counter(), "faults": Counter(), "bans": 0}
@@ -45,7 +48,7 @@ class Stats:
                         g["no_result"] += 1
                 elif outcome == "refused":
                     g["refused"][str(code)] += 1
-                    if code in ("7", "4008"):
+                    if code in BAN_CODES:
                         g["bans"] += 1
                 elif outcome == "fault":
                     g["faults"][str(code)] += 1
