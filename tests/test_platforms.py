@@ -615,3 +615,22 @@ def test_postgres_limiter_validates_table_and_dsn():
         PostgresLimiter("postgresql://x/y", "k", 5, table="Bad-Name; drop")
     assert psycopg_dsn("postgresql+psycopg://u@h:5/db") == "postgresql://u@h:5/db"
     assert psycopg_dsn("postgres://u@h/db") == "postgresql://u@h/db"
+
+
+def test_sections_sharing_a_limit_key_share_one_process_limiter():
+    import httpx
+    from pydantic import SecretStr
+
+    from snapprice.platforms.registry import build_searchers
+    from snapprice.settings import Settings
+
+    plats = {n: {"protocol": "gateway", "base_url": "http://127.0.0.1:1", "qps": q,
+                 "options": {"limit_key": "acct"} if n != "solo" else {}}
+             for n, q in (("taobao", 5), ("jd", 3), ("solo", 9))}
+    settings = Settings.model_validate({"platforms": plats})
+    for n in plats:
+        settings.secrets[n] = {"key": SecretStr("k"), "secret": SecretStr("s")}
+    searchers = build_searchers(settings, httpx.AsyncClient())
+    assert searchers["taobao"].limiter is searchers["jd"].limiter
+    assert searchers["solo"].limiter is not searchers["taobao"].limiter
+    assert searchers["taobao"].limiter.qps == 3 and searchers["solo"].limiter.qps == 9

@@ -79,3 +79,16 @@ def test_secrets_file_and_no_secret_in_dump(tmp_path):
 def test_missing_explicit_file(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "nope.toml", environ={})
+
+
+def test_readme_and_example_configs_load(tmp_path):
+    """Every TOML example the README shows, and config/production.example.toml, is valid."""
+    import re
+
+    blocks = re.findall(r"```toml\n(.*?)```", Path("README.md").read_text(encoding="utf-8"), re.S)
+    assert len(blocks) >= 5
+    for i, block in enumerate(blocks):
+        s = load_settings(write(tmp_path, block), environ={}, require_credentials=False)
+        assert s.platforms, f"README TOML block {i} defines no platform"
+    prod = load_settings("config/production.example.toml", environ={}, require_credentials=False)
+    assert prod.search.limiter == "postgres"

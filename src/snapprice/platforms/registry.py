@@ -78,9 +78,17 @@ def build_searchers(settings: Settings, http: httpx.AsyncClient, *,
     limiter, ban pause and stop switch live in the searcher.
     """
     out: dict[str, PlatformSearcher] = {}
+    shared: dict[str, RateLimiter] = {}
     for name, plat in settings.enabled_platforms().items():
+        # Sections naming the same options.limit_key (one account on several routes) share
+        # one limiter in process mode, as they share one row in postgres mode.
+        key = str(plat.options.get("limit_key") or name)
+        if key not in shared or settings.search.limiter != "process":
+            slowest = min(p.qps for n, p in settings.enabled_platforms().items()
+                          if str(p.options.get("limit_key") or n) == key)
+            shared[key] = make_limiter(name, plat.model_copy(update={"qps": slowest}), settings, dsn)
         out[name] = PlatformSearcher(
-            make_client(name, plat, settings, http), make_limiter(name, plat, settings, dsn),
+            make_client(name, plat, settings, http), shared[key],
             max_attempts=settings.search.max_attempts,
             max_retry_seconds=settings.search.max_retry_seconds, backoff=backoff)
     return out
