@@ -1,0 +1,43 @@
+"""The command line as a user meets it: exit codes and one clear line, never a traceback."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def snapprice(*args, env=None):
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "snapprice", *args], capture_output=True, text=True,
+                          env=full_env, timeout=120)
+
+
+def test_help_everywhere():
+    for cmd in ([], ["db"], ["run"], ["backfill"], ["demo"], ["report"], ["dedupe"], ["sandbox", "serve"]):
+        out = snapprice(*cmd, "--help")
+        assert out.returncode == 0, (cmd, out.stderr)
+        assert "Usage" in out.stdout
+
+
+def test_unreachable_database_url_is_one_clear_line():
+    out = snapprice("db", "status", env={"DATABASE_URL": "postgresql://nobody:pw@127.0.0.1:1/none"})
+    assert out.returncode == 2
+    assert "cannot connect to PostgreSQL at" in out.stderr and "DATABASE_URL" in out.stderr
+    assert "Traceback" not in out.stderr + out.stdout
+    assert "pw" not in out.stderr.replace("postgresql", "")  # the password is not echoed
+
+
+def test_invalid_config_names_the_key(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[search]\nconcurrency = 0\n")
+    out = snapprice("--config", str(cfg), "db", "status")
+    assert out.returncode == 2
+    assert "`search.concurrency`" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.integration
+def test_run_without_credentials_says_which_variable(tmp_path):
+    out = snapprice("run", env={"SNAPPRICE_GATEWAY_KEY": "", "SNAPPRICE_GATEWAY_SECRET": ""})
+    assert out.returncode == 2
+    assert "SNAPPRICE_GATEWAY_KEY is not set" in out.stderr
