@@ -24,6 +24,8 @@ PLATFORMS = ("taobao", "1688", "jd", "pinduoduo")
 def creds(monkeypatch):
     for k, v in CREDS.items():
         monkeypatch.setenv(k, v)
+    # The flows read the environment: a DATABASE_URL there would win over the test config's.
+    monkeypatch.delenv("DATABASE_URL", raising=False)
 
 
 def q(engine, sql, **params):
@@ -120,8 +122,10 @@ def test_resume_after_sigkill_repeats_nothing(prefect_harness, clean_db, databas
     env = {**os.environ, **CREDS, "SNAPPRICE_CONFIG": str(setup.config),
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_HOME": str(tmp_path / "ph")}
     env.pop("PREFECT_API_URL", None)
+    env.pop("DATABASE_URL", None)
+    # Its own process group: the kill also takes Prefect's temporary server with it.
     proc = subprocess.Popen([sys.executable, "-m", "snapprice.cli", "run"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
         done = 0
@@ -135,11 +139,11 @@ def test_resume_after_sigkill_repeats_nothing(prefect_harness, clean_db, databas
             time.sleep(0.2)
         assert proc.poll() is None, proc.stdout.read().decode()[-3000:]
         assert done >= 6, "the run never reached its search stage"
-        os.kill(proc.pid, signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
     finally:
         if proc.poll() is None:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
     (run_id, status), = q(clean_db, "SELECT run_id, status FROM run")
     assert status == "running"
     tasks_total = q(clean_db, "SELECT count(*) FROM search_task")[0][0]

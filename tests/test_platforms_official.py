@@ -419,6 +419,7 @@ def test_snapshot_flow_one_platform_per_protocol(prefect_harness, clean_db, data
 
     for k, v in ENV.items():
         monkeypatch.setenv(k, v)
+    monkeypatch.delenv("DATABASE_URL", raising=False)  # the flow would prefer it to the config
     setup = make_setup(tmp_path, database_url, platforms=("jd",), extra_platforms=EXTRA)
     world, cfg = setup.sandbox.world, setup.sandbox.config
     try:

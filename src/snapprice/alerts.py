@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -297,16 +298,29 @@ class _Retryable(Exception):
 
 
 class _Redact(logging.Filter):
-    """Rewrites httpx's request log lines, which print the full URL (token, credentials)."""
+    """Rewrites httpx's request log lines, which print the full URL (token, credentials).
 
-    def __init__(self, secret: str, shown: str) -> None:
+    Any URL on the webhook's host is replaced, whatever form an earlier filter left it in.
+    """
+
+    _URL = re.compile(r"""https?://[^\s"'<>]+""")
+
+    def __init__(self, host: str, shown: str) -> None:
         super().__init__()
-        self.secret, self.shown = secret, shown
+        self.host, self.shown = host, shown
+
+    def _mask(self, match: re.Match[str]) -> str:
+        try:
+            host = urlsplit(match.group(0)).hostname
+        except ValueError:
+            return self.shown
+        return self.shown if host == self.host else match.group(0)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if self.secret in message:
-            record.msg, record.args = message.replace(self.secret, self.shown), ()
+        masked = self._URL.sub(self._mask, message)
+        if masked != message:
+            record.msg, record.args = masked, ()
         return True
 
 
@@ -316,7 +330,6 @@ def notify(alerts: Sequence[Mapping[str, Any]], settings: Settings, secrets_env:
     Returns how many alerts were delivered. A webhook that stays down is logged (without
     its URL's path, query or credentials) and does not raise: alerts stay in the table.
     """
-    import httpx
 
     cfg = settings.alerts
     if not alerts or not cfg.webhook_url_env:
@@ -327,7 +340,7 @@ def notify(alerts: Sequence[Mapping[str, Any]], settings: Settings, secrets_env:
                     "set that variable or clear webhook_url_env", cfg.webhook_url_env, len(alerts))
         return 0
     where = safe_url(url)
-    redact = _Redact(str(httpx.URL(url)), where)
+    redact = _Redact(urlsplit(url).hostname or "", where)
     httpx_log = logging.getLogger("httpx")
     httpx_log.addFilter(redact)
     try:

@@ -93,7 +93,11 @@ def _read_csv(path: Path, sep: str) -> pl.DataFrame:
         return pl.read_csv(io.StringIO(text), separator=sep, infer_schema=False,
                            truncate_ragged_lines=False)
     except pl.exceptions.PolarsError as exc:
-        raise CatalogError(f"catalog {path} is not valid CSV: {exc}") from exc
+        # polars' own hint (truncate_ragged_lines=True) is for its callers, not our users.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CatalogError(
+            f"catalog {path} is not valid CSV: {first}; check the quoting and that every row "
+            "has as many cells as the header") from exc
 
 
 def _read_folder(folder: Path) -> pl.DataFrame:

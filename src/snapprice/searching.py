@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import functools
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -13,9 +14,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
-from snapprice.errors import ImageRejected, PlatformFatal, RequestRejected, TransientError
+from snapprice.db import redact_url
+from snapprice.errors import (
+    DatabaseUnavailable,
+    ImageRejected,
+    PlatformFatal,
+    RequestRejected,
+    TransientError,
+)
 from snapprice.hashing import phash_bytes
 from snapprice.images import MAX_REDIRECTS, is_url, load_image
 from snapprice.models import ListingSnapshot, QueryImage, Reject
@@ -29,6 +38,9 @@ from snapprice.verify import score_snapshots
 
 log = logging.getLogger("snapprice.search")
 Progress = Callable[[int, int], None]  # (done, total known so far)
+# How long the executor waits out a database outage (a restart, a failover) before it
+# fails the run; every write it retries is idempotent, so retrying cannot double a row.
+DB_WAIT_SECONDS = 60.0
 WRITER_THREADS = 2
 
 
@@ -43,12 +55,14 @@ class SearchSummary:
 
 
 class _Images:
-    """Query images of the run's groups, read once each (local file or URL)."""
+    """Query images of the run's groups, read once each (local file or URL) and kept only
+    while tasks of their group are left: a run holds the pictures in flight, not all of them."""
 
     def __init__(self, groups: dict[int, GroupInfo], settings: Settings) -> None:
         self.groups = groups
         self.settings = settings
         self._cache: dict[int, asyncio.Future[QueryImage]] = {}
+        self._uses: dict[int, int] = {}  # group -> its tasks queued or under way
         self.http = httpx.Client(timeout=settings.dedupe.fetch_timeout, max_redirects=MAX_REDIRECTS)
 
     def _load(self, gid: int) -> QueryImage:
@@ -64,6 +78,19 @@ class _Images:
             self._cache[gid] = asyncio.ensure_future(asyncio.to_thread(self._load, gid))
         return await self._cache[gid]
 
+    def expect(self, gid: int) -> None:
+        """One more task of ``gid`` is queued."""
+        self._uses[gid] = self._uses.get(gid, 0) + 1
+
+    def release(self, gid: int) -> None:
+        """A task of ``gid`` ended; the last one drops the picture."""
+        left = self._uses.get(gid, 0) - 1
+        if left > 0:
+            self._uses[gid] = left
+        else:
+            self._uses.pop(gid, None)
+            self._cache.pop(gid, None)
+
 
 def normalize_page(marketplace: str, items: list[Any]) -> tuple[list[ListingSnapshot], list[Reject]]:
     snaps: list[ListingSnapshot] = []
@@ -76,8 +103,11 @@ def normalize_page(marketplace: str, items: list[Any]) -> tuple[list[ListingSnap
 
 class _Executor:
     def __init__(self, engine: Engine, settings: Settings, run_id: int,
-                 searchers: dict[str, PlatformSearcher], progress: Progress | None) -> None:
+                 searchers: dict[str, PlatformSearcher], progress: Progress | None,
+                 db_wait: float = DB_WAIT_SECONDS) -> None:
         self.engine = engine
+        self.db_wait = db_wait
+        self._db_down_since: float | None = None
         self.settings = settings
         self.run_id = run_id
         self.searchers = searchers
@@ -95,8 +125,28 @@ class _Executor:
             self.progress(self.finished, self.total)
 
     def _write(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        with self.engine.begin() as conn:
-            return fn(conn, *args, **kwargs)
+        """Run ``fn`` in its own transaction, reconnecting through a database outage."""
+        pause = 0.2
+        while True:
+            try:
+                with self.engine.begin() as conn:
+                    out = fn(conn, *args, **kwargs)
+                self._db_down_since = None
+                return out
+            except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+                now = time.monotonic()
+                if self._db_down_since is None:  # shared: queued writes do not each wait anew
+                    self._db_down_since = now
+                if now + pause - self._db_down_since > self.db_wait:
+                    first = (str(exc.orig or exc).strip().splitlines() or [""])[0][:300]
+                    raise DatabaseUnavailable(
+                        f"run {self.run_id}: PostgreSQL at {redact_url(str(self.engine.url))} "
+                        f"unreachable for more than {self.db_wait:g} s ({first}); the run "
+                        f"stopped, `snapprice run --resume {self.run_id}` finishes it") from None
+                log.warning("database unreachable (%s), retrying in %.1f s",
+                            type(exc.orig or exc).__name__, pause)
+                time.sleep(pause)
+                pause = min(pause * 2, 2.0)
 
     async def _db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """One transaction on the small writer pool: few threads, so the event loop that
@@ -150,6 +200,7 @@ class _Executor:
         self.summary.snapshots += result.snapshots
         if page.has_more and task.page < plat.pages:
             self.total += 1
+            images.expect(task.group_id)
             queue.put_nowait(runs.SearchTask(task.run_id, task.group_id, task.platform, task.page + 1))
         self._tick()
 
@@ -172,10 +223,13 @@ class _Executor:
             task = await queue.get()
             try:
                 await self._one(task, queue, images)
+            except DatabaseUnavailable:
+                raise  # nothing can be recorded any more: run() stops every worker
             except Exception:
                 log.exception("search task %s failed unexpectedly", task)
                 await self._end(task, "failed", "internal error (see the run log)")
             finally:
+                images.release(task.group_id)
                 queue.task_done()
 
     async def run(self) -> SearchSummary:
@@ -185,18 +239,25 @@ class _Executor:
         images = _Images(groups, self.settings)
         queues: dict[str, asyncio.Queue[runs.SearchTask]] = {n: asyncio.Queue() for n in self.searchers}
         for t in todo:
+            images.expect(t.group_id)
             queues[t.platform].put_nowait(t)
         self.total = len(todo)
         workers = [
             asyncio.create_task(self._worker(q, images))
             for q in queues.values() for _ in range(self.settings.search.concurrency)
         ]
+        joined = asyncio.ensure_future(asyncio.gather(*(q.join() for q in queues.values())))
         try:
-            await asyncio.gather(*(q.join() for q in queues.values()))
+            # A worker only ends by raising: then the queues would never drain, so stop.
+            await asyncio.wait([joined, *workers], return_when=asyncio.FIRST_COMPLETED)
+            for w in workers:
+                if w.done() and not w.cancelled() and w.exception() is not None:
+                    raise w.exception()  # type: ignore[misc]
         finally:
+            joined.cancel()
             for w in workers:
                 w.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+            await asyncio.gather(joined, *workers, return_exceptions=True)
             images.http.close()
             self.writers.shutdown(wait=True)
             if self._pictures is not None:
@@ -207,12 +268,13 @@ class _Executor:
 
 async def execute_async(engine: Engine, settings: Settings, run_id: int, *,
                         progress: Progress | None = None, limiter_dsn: str | None = None,
-                        http: httpx.AsyncClient | None = None) -> SearchSummary:
+                        http: httpx.AsyncClient | None = None,
+                        db_wait: float = DB_WAIT_SECONDS) -> SearchSummary:
     own_http = http is None
     client = http or make_http_client(settings)
     searchers = build_searchers(settings, client, dsn=limiter_dsn)
     try:
-        return await _Executor(engine, settings, run_id, searchers, progress).run()
+        return await _Executor(engine, settings, run_id, searchers, progress, db_wait).run()
     finally:
         await close_searchers(searchers)
         if own_http:
@@ -220,8 +282,13 @@ async def execute_async(engine: Engine, settings: Settings, run_id: int, *,
 
 
 def execute_searches(engine: Engine, settings: Settings, run_id: int, *,
-                     progress: Progress | None = None, limiter_dsn: str | None = None) -> SearchSummary:
-    """Run every open search task of ``run_id`` to done, failed or skipped."""
+                     progress: Progress | None = None, limiter_dsn: str | None = None,
+                     db_wait: float = DB_WAIT_SECONDS) -> SearchSummary:
+    """Run every open search task of ``run_id`` to done, failed or skipped.
+
+    Raises DatabaseUnavailable when PostgreSQL stays unreachable for ``db_wait`` seconds
+    (shorter outages are waited out); the run can then be resumed.
+    """
     return asyncio.run(execute_async(engine, settings, run_id, progress=progress,
-                                     limiter_dsn=limiter_dsn))
+                                     limiter_dsn=limiter_dsn, db_wait=db_wait))
 
