@@ -152,3 +152,26 @@ def test_hash_with_cache_hashes_only_missing() -> None:
     assert computed == 4 and records["d0"].phash == 123
     again, computed = hash_with_cache(items, cache, workers=1)
     assert computed == 0 and again == records
+
+
+def test_hash_with_cache_saves_chunk_by_chunk(monkeypatch, tmp_path):
+    from PIL import Image
+
+    from snapprice import hashing
+
+    monkeypatch.setattr(hashing, "CACHE_CHUNK", 2)
+    images = []
+    for i in range(5):
+        p = tmp_path / f"{i}.png"
+        Image.new("RGB", (32, 32), (50 * i, 20, 200 - 30 * i)).save(p)
+        images.append((f"{i:064x}", str(p)))
+    writes = []
+
+    class Recording(hashing.MemoryHashCache):
+        def put_many(self, records):
+            writes.append(len(records))
+            super().put_many(records)
+
+    records, computed = hashing.hash_with_cache(images, Recording(), workers=1)
+    assert computed == 5 and len(records) == 5
+    assert writes == [2, 2, 1]

@@ -39,6 +39,7 @@ from snapprice.errors import ImageRejected
 # Bump when the bits of phash or colour change for the same image (trimming, colour
 # packing): cached records of another version must be recomputed, not compared.
 HASH_VERSION = 2
+CACHE_CHUNK = 4096  # images hashed between two writes to the hash cache
 HASH_SIDE = 32  # imagehash: hash_size 8 × highfreq_factor 4
 DRAFT_SIDE = 64  # smallest side asked of libjpeg; 800 px JPEGs decode at 1/8 (100 px)
 TRIM_TOLERANCE = 12  # grey levels a border pixel may differ from the border colour (JPEG noise)
@@ -307,8 +308,12 @@ def hash_with_cache(
     missing = [(d, src) for d, src in todo.items() if d not in records]
     if progress is not None and records:
         progress(len(records))
-    fresh = hash_many(missing, workers, progress, on_error) if missing else {}
-    if fresh:
-        cache.put_many(list(fresh.values()))
-    records.update(fresh)
-    return records, len(fresh)
+    computed = 0
+    # Saved chunk by chunk: a run killed while hashing keeps what it had hashed.
+    for start in range(0, len(missing), CACHE_CHUNK):
+        fresh = hash_many(missing[start:start + CACHE_CHUNK], workers, progress, on_error)
+        if fresh:
+            cache.put_many(list(fresh.values()))
+        records.update(fresh)
+        computed += len(fresh)
+    return records, computed
