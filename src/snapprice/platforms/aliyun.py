@@ -26,8 +26,10 @@ from snapprice.models import QueryImage, SearchItem, SearchPage
 from snapprice.platforms.base import (
     REDACTED,
     install_log_redaction,
+    no_gate,
     redact,
     request_record,
+    require_credentials,
     scrub,
 )
 from snapprice.settings import PlatformSettings
@@ -171,10 +173,6 @@ def parse_aliyun_body(
     return items, has_more, None
 
 
-async def _no_gate() -> None:
-    return None
-
-
 class AliyunImageSearchClient:
     """SearchByPic (Base64 bytes) or SearchByUrl (``QueryImage.url``) with the POP RPC signature."""
 
@@ -183,10 +181,7 @@ class AliyunImageSearchClient:
     def __init__(self, name: str, settings: PlatformSettings, credentials: dict[str, str],
                  http: httpx.AsyncClient, *, clock: Callable[[], datetime] | None = None,
                  nonce: Callable[[], str] | None = None) -> None:
-        missing = [k for k in ("access_key_id", "access_key_secret") if not credentials.get(k)]
-        if missing:
-            raise ConfigError(f"platforms.{name}.credentials: no value for {', '.join(missing)} "
-                              "(protocol aliyun-imagesearch needs `access_key_id` and `access_key_secret`)")
+        require_credentials(name, 'aliyun-imagesearch', credentials, ('access_key_id', 'access_key_secret'))
         opts = settings.options
         self.pid = str(opts.get("pid") or credentials.get("pid") or "")
         if not self.pid.startswith("mm_"):
@@ -207,7 +202,7 @@ class AliyunImageSearchClient:
         self._http = http
         self._clock = clock or (lambda: datetime.now(UTC))
         self._nonce = nonce or (lambda: uuid.uuid4().hex)
-        self.gate: Callable[[], Awaitable[None]] = _no_gate
+        self.gate: Callable[[], Awaitable[None]] = no_gate
         install_log_redaction()
 
     def signed_form(self, business: dict[str, str]) -> dict[str, str]:

@@ -22,7 +22,15 @@ from snapprice.errors import (
 )
 from snapprice.models import QueryImage, SearchItem, SearchPage
 from snapprice.platforms.aliyun import fetch_any_status
-from snapprice.platforms.base import REDACTED, as_int, install_log_redaction, redact, request_record
+from snapprice.platforms.base import (
+    REDACTED,
+    as_int,
+    install_log_redaction,
+    no_gate,
+    redact,
+    request_record,
+    require_credentials,
+)
 from snapprice.settings import PlatformSettings
 
 NAMESPACE = "com.alibaba.fenxiao.crossborder"
@@ -145,10 +153,6 @@ def parse_upload_body(platform: str, body: Any) -> str:
     return str(inner)
 
 
-async def _no_gate() -> None:
-    return None
-
-
 class Aop1688Client:
     """1688 cross-border image search: upload once per image (id cached), then imageQuery."""
 
@@ -156,10 +160,7 @@ class Aop1688Client:
 
     def __init__(self, name: str, settings: PlatformSettings, credentials: dict[str, str],
                  http: httpx.AsyncClient, *, clock: Callable[[], datetime] | None = None) -> None:
-        missing = [k for k in ("app_key", "app_secret", "access_token") if not credentials.get(k)]
-        if missing:
-            raise ConfigError(f"platforms.{name}.credentials: no value for {', '.join(missing)} "
-                              "(protocol 1688-aop needs `app_key`, `app_secret` and the user's `access_token`)")
+        require_credentials(name, '1688-aop', credentials, ('app_key', 'app_secret', 'access_token'))
         if not 1 <= settings.page_size <= MAX_PAGE_SIZE:
             raise ConfigError(f"platforms.{name}.page_size: imageQuery pages hold 1 to "
                               f"{MAX_PAGE_SIZE} offers, not {settings.page_size}")
@@ -177,7 +178,7 @@ class Aop1688Client:
         self._http = http
         self._clock = clock or (lambda: datetime.now(UTC))
         self._image_ids: dict[str, str] = {}
-        self.gate: Callable[[], Awaitable[None]] = _no_gate
+        self.gate: Callable[[], Awaitable[None]] = no_gate
         install_log_redaction()
 
     def url_path(self, api: str) -> str:

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from snapprice.errors import PlatformFatal, RequestRejected, TransientError
+from snapprice.errors import ConfigError, PlatformFatal, RequestRejected, TransientError
 from snapprice.models import QueryImage, SearchPage
 
 REDACTED = "***"
@@ -185,3 +185,16 @@ async def fetch_json(
         raise TransientError(platform, f"{where}: JSON body is a {type(body).__name__}, "
                                        "not an object; will retry")
     return status, body
+
+
+async def no_gate() -> None:
+    """The gate of a client used on its own (no PlatformSearcher): calls go straight out."""
+
+
+def require_credentials(name: str, protocol: str, credentials: Mapping[str, str],
+                        fields: tuple[str, ...]) -> None:
+    """ConfigError naming the credential fields of ``name`` that have no value."""
+    missing = [k for k in fields if not credentials.get(k)]
+    if missing:
+        raise ConfigError(f"platforms.{name}.credentials: no value for {', '.join(missing)} "
+                          f"(protocol {protocol} needs {', '.join(f'`{f}`' for f in fields)})")

@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 
 from snapprice.errors import (
-    ConfigError,
     PlatformFatal,
     QuotaExhausted,
     RateLimited,
@@ -22,8 +21,10 @@ from snapprice.platforms.base import (
     ban_seconds,
     fetch_json,
     install_log_redaction,
+    no_gate,
     redact,
     request_record,
+    require_credentials,
 )
 from snapprice.settings import PlatformSettings
 
@@ -142,10 +143,6 @@ def parse_upload_body(platform: str, body: dict[str, Any]) -> str:
     return str(name)
 
 
-async def _no_gate() -> None:
-    return None
-
-
 class GatewayClient:
     """item_search_img on one gateway platform path; uploads bytes first when no URL."""
 
@@ -153,10 +150,7 @@ class GatewayClient:
 
     def __init__(self, name: str, settings: PlatformSettings, credentials: dict[str, str],
                  http: httpx.AsyncClient) -> None:
-        missing = [k for k in ("key", "secret") if not credentials.get(k)]
-        if missing:
-            raise ConfigError(f"platforms.{name}.credentials: no value for "
-                              f"{', '.join(missing)} (gateway needs `key` and `secret`)")
+        require_credentials(name, 'gateway', credentials, ('key', 'secret'))
         self.name = name
         self.platform = settings.platform or name
         self.settings = settings
@@ -164,7 +158,7 @@ class GatewayClient:
         self._http = http
         self._imgids: dict[str, str] = {}
         # Set by the execution layer: awaited before every HTTP call (QPS limiter, bans).
-        self.gate: Callable[[], Awaitable[None]] = _no_gate
+        self.gate: Callable[[], Awaitable[None]] = no_gate
         install_log_redaction()
 
     @property

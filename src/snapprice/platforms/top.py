@@ -21,8 +21,10 @@ from snapprice.platforms.base import (
     ban_seconds,
     fetch_json,
     install_log_redaction,
+    no_gate,
     redact,
     request_record,
+    require_credentials,
 )
 from snapprice.platforms.signing import SIGN_METHODS, top_sign
 from snapprice.settings import PlatformSettings
@@ -141,10 +143,6 @@ def parse_top_body(
     return items, has_more and bool(raw_items), total
 
 
-async def _no_gate() -> None:
-    return None
-
-
 class TopClient:
     """A TOP-router image search (md5 / hmac / hmac-sha256; image as URL or multipart file)."""
 
@@ -152,10 +150,7 @@ class TopClient:
 
     def __init__(self, name: str, settings: PlatformSettings, credentials: dict[str, str],
                  http: httpx.AsyncClient, *, clock: Callable[[], datetime] | None = None) -> None:
-        missing = [k for k in ("app_key", "app_secret") if not credentials.get(k)]
-        if missing:
-            raise ConfigError(f"platforms.{name}.credentials: no value for {', '.join(missing)} "
-                              "(TOP needs `app_key` and `app_secret`)")
+        require_credentials(name, 'top', credentials, ('app_key', 'app_secret'))
         opts = settings.options
         self.method = str(opts.get("method") or DEFAULT_METHOD)
         self.sign_method = str(opts.get("sign_method") or "hmac-sha256")
@@ -169,7 +164,7 @@ class TopClient:
         self._app_key, self._secret = credentials["app_key"], credentials["app_secret"]
         self._http = http
         self._clock = clock or (lambda: datetime.now(UTC))
-        self.gate: Callable[[], Awaitable[None]] = _no_gate
+        self.gate: Callable[[], Awaitable[None]] = no_gate
         install_log_redaction()
 
     def signed_query(self, business: dict[str, Any]) -> dict[str, str]:
