@@ -175,3 +175,29 @@ def test_hash_with_cache_saves_chunk_by_chunk(monkeypatch, tmp_path):
     records, computed = hashing.hash_with_cache(images, Recording(), workers=1)
     assert computed == 5 and len(records) == 5
     assert writes == [2, 2, 1]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_fast_resize_matches_pillow(seed: int) -> None:
+    """Drafts are shrunk by matrix products; Pillow's LANCZOS gives the same pixels."""
+    from snapprice.hashing import _shrink
+
+    rng = np.random.default_rng(seed)
+    side = int(rng.integers(40, 128))
+    gray = np.asarray(_photo(seed, (side, side)).convert("L"))
+    full = (0, 0, side, side)
+    pillow = Image.fromarray(gray).resize((32, 32), Image.Resampling.LANCZOS)
+    assert np.array_equal(_shrink(gray, full, 32), np.asarray(pillow))
+    # A trimmed box of any shape: Pillow may run its two passes the other way round for tall
+    # boxes, which moves a pixel by at most one grey level.
+    left, top, right, bottom = (int(v) for v in rng.integers(0, 10, size=4))
+    box = (left, top, side - right, side - bottom)
+    ref = np.asarray(Image.fromarray(gray).resize((32, 32), Image.Resampling.LANCZOS, box=box)).astype(int)
+    assert np.abs(_shrink(gray, box, 32) - ref).max() <= 1
+
+
+def test_fast_path_gives_the_pillow_path_bits(monkeypatch: pytest.MonkeyPatch) -> None:
+    datas = [_encode(_photo(seed, (800, 800)), quality=80) for seed in range(10)]
+    fast = [phash_bytes(d) for d in datas]
+    monkeypatch.setattr("snapprice.hashing.FAST_SIDE", 0)  # everything through Pillow's resize
+    assert [phash_bytes(d) for d in datas] == fast
