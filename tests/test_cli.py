@@ -41,3 +41,25 @@ def test_run_without_credentials_says_which_variable(tmp_path):
     out = snapprice("run", env={"SNAPPRICE_GATEWAY_KEY": "", "SNAPPRICE_GATEWAY_SECRET": ""})
     assert out.returncode == 2
     assert "SNAPPRICE_GATEWAY_KEY is not set" in out.stderr
+
+
+def test_sandbox_serve_takes_every_protocols_credentials(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    import snapprice.sandbox.server
+    from snapprice.cli.sandbox import app
+
+    seen = {}
+    monkeypatch.setattr(snapprice.sandbox.server, "serve", lambda cfg, host, port: seen.update(cfg=cfg, port=port))
+    cfg = tmp_path / "sandbox.toml"
+    cfg.write_text('[sandbox]\naop_app_key = "from-file"\naop_app_secret = "file-secret"\n')
+    out = CliRunner().invoke(app, [
+        "--config", str(cfg), "--port", "9999", "--aliyun-key-id", "AK", "--aliyun-key-secret", "AS",
+        "--aliyun-pid", "mm_1_2_3", "--aliyun-pid", "mm_4_5_6", "--aop-app-key", "888",
+        "--aop-token", "t1"])
+    assert out.exit_code == 0, out.output
+    got = seen["cfg"]
+    assert seen["port"] == 9999
+    assert (got.aliyun_access_key_id, got.aliyun_access_key_secret) == ("AK", "AS")
+    assert got.aliyun_pids == ("mm_1_2_3", "mm_4_5_6")
+    assert (got.aop_app_key, got.aop_app_secret, got.aop_access_tokens) == ("888", "file-secret", ("t1",))

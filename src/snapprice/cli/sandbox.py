@@ -22,18 +22,28 @@ def serve(
     app_secret: Annotated[str | None, typer.Option(help="TOP app secret.")] = None,
     key: Annotated[str | None, typer.Option(help="Gateway key callers must use.")] = None,
     secret: Annotated[str | None, typer.Option(help="Gateway secret.")] = None,
+    aliyun_key_id: Annotated[str | None, typer.Option(help="Aliyun AccessKey ID callers must use.")] = None,
+    aliyun_key_secret: Annotated[str | None, typer.Option(help="Aliyun AccessKey secret.")] = None,
+    aliyun_pid: Annotated[list[str] | None, typer.Option(help="Alimama PID Aliyun accepts (repeat).")] = None,
+    aop_app_key: Annotated[str | None, typer.Option(help="1688 AOP app key callers must use.")] = None,
+    aop_app_secret: Annotated[str | None, typer.Option(help="1688 AOP app secret.")] = None,
+    aop_token: Annotated[list[str] | None, typer.Option(help="1688 access token accepted (repeat).")] = None,
     qps: Annotated[float | None, typer.Option(help="Calls per second per caller and platform.")] = None,
     day_seconds: Annotated[float | None, typer.Option(help="Length of a sandbox day, seconds.")] = None,
 ) -> None:
     """Build the synthetic world and serve it until interrupted."""
     from snapprice.errors import ConfigError
-    from snapprice.sandbox.config import load_config
+    from snapprice.sandbox.config import load_config as sandbox_config
     from snapprice.sandbox.server import serve as run
 
     try:
-        cfg = load_config(config, seed=seed, n_products=products, top_app_key=app_key,
-                          top_app_secret=app_secret, gateway_key=key, gateway_secret=secret,
-                          qps=qps, day_seconds=day_seconds)
+        cfg = sandbox_config(config, seed=seed, n_products=products, top_app_key=app_key,
+                             top_app_secret=app_secret, gateway_key=key, gateway_secret=secret,
+                             aliyun_access_key_id=aliyun_key_id, aliyun_access_key_secret=aliyun_key_secret,
+                             aliyun_pids=tuple(aliyun_pid) if aliyun_pid else None,
+                             aop_app_key=aop_app_key, aop_app_secret=aop_app_secret,
+                             aop_access_tokens=tuple(aop_token) if aop_token else None,
+                             qps=qps, day_seconds=day_seconds)
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
