@@ -8,11 +8,11 @@ from snapprice.store.catalog import PgHashCache
 pytestmark = pytest.mark.integration
 
 
-def test_hash_cache_roundtrip_keeps_all_64_bits(clean_db):
+def test_hash_cache_roundtrip_keeps_all_64_bits_and_the_descriptor(clean_db):
     cache = PgHashCache(clean_db)
     recs = [HashRecord("a" * 64, (1 << 64) - 1, 10, 20, 300, (1 << 59) + 5),
             HashRecord("b" * 64, 1 << 63, 1, 1, 1, None),
-            HashRecord("c" * 64, 0, 5, 5, 50, 0)]
+            HashRecord("c" * 64, 0, 5, 5, 50, 0, bytes(range(256)) + b"\x00" * 24)]
     cache.put_many(recs)
     cache.put_many(recs)  # idempotent
     got = cache.get_many(["a" * 64, "b" * 64, "c" * 64, "d" * 64])
@@ -31,4 +31,5 @@ def test_rerun_over_unchanged_catalog_hashes_nothing(clean_db, tmp_path):
     first = dedupe_catalog(tmp_path / "c.csv", PgHashCache(clean_db), threshold=6, workers=1)
     second = dedupe_catalog(tmp_path / "c.csv", PgHashCache(clean_db), threshold=6, workers=1)
     assert (first.hashed, second.hashed) == (6, 0)
+    assert first.frame["dup"].null_count() == 0  # the descriptor comes back from the cache too
     assert first.frame.sort("sku").to_dicts() == second.frame.sort("sku").to_dicts()

@@ -26,9 +26,11 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from snapprice.colour import COLOUR_TOLERANCE, colours_agree
-from snapprice.hamming import near_pairs, popcount64
+from snapprice.dupfeatures import CHROMA_TOLERANCE, Features, unpack, verify_pairs
+from snapprice.hamming import near_pairs, near_pairs_between, popcount64
 
-DEFAULT_THRESHOLD = 6  # docs/dedupe.md: precision ≥ 0.98 on sandbox catalogs needs ≤ 6
+DEFAULT_THRESHOLD = 8  # docs/dedupe.md: with thumbnail verification (``dup`` column)
+WINDOW_RADIUS = 6  # a full hash against another image's crop-window hashes
 GROUP_COLUMNS = ("group_id", "is_representative", "distance")
 
 
@@ -91,6 +93,25 @@ def _leaders(phash: np.ndarray, colour: np.ndarray | None, tolerance: float) -> 
     return leader
 
 
+def _candidates(phash: np.ndarray, feats: Features, heads: np.ndarray, threshold: int,
+                window_radius: int, threads: int) -> tuple[np.ndarray, np.ndarray]:
+    """Node pairs (a < b) worth verifying: pHashes (plus untrimmed hashes where a pad was
+    cut) within ``threshold``, and full hashes within ``window_radius`` of a crop window.
+    """
+    ok = heads[feats.ok[heads]]
+    retrimmed = ok[feats.untrimmed[ok] != feats.full[ok]]
+    keys = np.concatenate([phash[heads], feats.untrimmed[retrimmed]])
+    owner = np.concatenate([heads, retrimmed])
+    pi, pj = near_pairs(keys, threshold, threads=threads)
+    qi, ti = near_pairs_between(feats.full[ok], feats.windows[ok].ravel(), window_radius)
+    a = np.concatenate([owner[pi], ok[qi]])
+    b = np.concatenate([owner[pj], ok[ti // feats.windows.shape[1]]])
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    n = phash.size
+    key = np.unique(lo[lo != hi] * n + hi[lo != hi])
+    return key // n, key % n
+
+
 def group(
     records: pl.DataFrame | Sequence[Mapping[str, Any]] | Sequence[Any],
     threshold: int = DEFAULT_THRESHOLD,
@@ -98,12 +119,18 @@ def group(
     colour_check: bool = True,
     colour_tolerance: float = COLOUR_TOLERANCE,
     threads: int = 1,
+    verify: bool = True,
+    window_radius: int = WINDOW_RADIUS,
+    chroma_tolerance: float = CHROMA_TOLERANCE,
 ) -> pl.DataFrame:
     """Add ``group_id`` (0..n-1), ``is_representative`` and ``distance`` to hashed records.
 
     ``records`` needs ``digest``, ``phash``, ``width``, ``height`` (``sku`` and any other
-    columns pass through; ``colour`` is used when present). Exactly one row per group is the
-    representative: the first row carrying the group's representative digest.
+    columns pass through). With a ``dup`` column (``dupfeatures.describe`` bytes) candidates
+    also come from untrimmed and crop-window hashes and every candidate pair is verified on
+    thumbnails (``verify=False``: pHash pairs and the colour check only); rows without one
+    fall back to ``colour`` when present. Exactly one row per group is the representative:
+    the first row carrying the group's representative digest.
     """
     frame = _as_frame(records)
     n_rows = frame.height
@@ -124,10 +151,21 @@ def group(
 
     leader = _leaders(phash, colour, colour_tolerance)
     heads = np.flatnonzero(leader == np.arange(n_nodes))
-    pi, pj = near_pairs(phash[heads], threshold, threads=threads)
-    a, b = heads[pi], heads[pj]
-    if colour is not None and a.size:
-        keep = colours_agree(colour[a], colour[b], colour_tolerance)
+    feats = None
+    if verify and "dup" in frame.columns and frame["dup"].null_count() < n_rows:
+        dups = frame["dup"].to_list()
+        feats = unpack([dups[i] for i in first_row])
+        a, b = _candidates(phash, feats, heads, threshold, window_radius, threads)
+    else:
+        pi, pj = near_pairs(phash[heads], threshold, threads=threads)
+        a, b = heads[pi], heads[pj]
+    if a.size:
+        keep = np.ones(a.size, dtype=bool)
+        both = feats.ok[a] & feats.ok[b] if feats is not None else np.zeros(a.size, dtype=bool)
+        if both.any():
+            keep[both] = verify_pairs(feats, a[both], b[both], chroma_tolerance=chroma_tolerance)
+        if colour is not None and (~both).any():
+            keep[~both] = colours_agree(colour[a[~both]], colour[b[~both]], colour_tolerance)
         a, b = a[keep], b[keep]
     src = np.concatenate([np.arange(n_nodes), a])
     dst = np.concatenate([leader, b])

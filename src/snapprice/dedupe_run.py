@@ -90,7 +90,7 @@ def dedupe_catalog(
         progress=(lambda k: progress("hash", k, total)) if progress else None,
         on_error=failed.__setitem__)
 
-    digests, phashes, widths, heights, colours = [], [], [], [], []
+    digests, phashes, widths, heights, colours, dups = [], [], [], [], [], []
     keep = []
     for row, ref in read.items.select("row", "image_ref").iter_rows():
         res = loaded[ref]
@@ -109,12 +109,14 @@ def dedupe_catalog(
         widths.append(rec.width)
         heights.append(rec.height)
         colours.append(rec.colour)
+        dups.append(rec.dup)
     frame = read.items.filter(pl.col("row").is_in(keep)).with_columns(
         pl.Series("digest", digests, dtype=pl.String),
         pl.Series("phash", phashes, dtype=pl.Int64),
         pl.Series("width", widths, dtype=pl.Int64),
         pl.Series("height", heights, dtype=pl.Int64),
         pl.Series("colour", colours, dtype=pl.Int64),
+        pl.Series("dup", dups, dtype=pl.Binary),
     )
     grouped = group(frame, threshold)
     return DedupeResult(grouped, rejects, dedupe_stats(grouped, rejects), hashed)

@@ -142,3 +142,45 @@ def brute_force_pairs(hashes: np.ndarray, radius: int,
             out_i.append(i[keep])
             out_j.append(j[keep])
     return np.concatenate(out_i).astype(np.int64), np.concatenate(out_j).astype(np.int64)
+
+
+def near_pairs_between(queries: np.ndarray, targets: np.ndarray,
+                       radius: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every (query index, target index) with Hamming distance ≤ radius, each once.
+
+    Multi-index hashing as in ``near_pairs``, with the tables built over ``targets`` only
+    (e.g. crop-window hashes, several per image) and probed with ``queries``.
+    """
+    queries = np.ascontiguousarray(queries, dtype=np.uint64)
+    targets = np.ascontiguousarray(targets, dtype=np.uint64)
+    nq, nt = queries.size, targets.size
+    if nq == 0 or nt == 0 or radius < 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    m = _plan(max(nq, nt), radius)
+    k = radius // m
+    out_q, out_t = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
+    for shift, width in _bands(m):
+        mask = np.uint64((1 << width) - 1)
+        tvals = ((targets >> np.uint64(shift)) & mask).astype(np.uint32)
+        counts = np.bincount(tvals, minlength=1 << width).astype(np.int32)
+        starts = np.zeros(counts.size + 1, dtype=np.int64)
+        np.cumsum(counts, out=starts[1:])
+        order = np.argsort(tvals, kind="stable").astype(np.int64)
+        qorder = np.argsort((queries >> np.uint64(shift)) & mask, kind="stable")
+        qvals = ((queries[qorder] >> np.uint64(shift)) & mask).astype(np.uint32)
+        masks = _masks(width, k)
+        per_pass = max(1, _CHUNK // nq)
+        for g in range(0, masks.size, per_pass):
+            query = (qvals[None, :] ^ masks[g:g + per_pass, None]).ravel()
+            cnt = counts[query]
+            hit = np.flatnonzero(cnt)
+            cnt = cnt[hit]
+            src = np.repeat(qorder[hit % nq], cnt)
+            first = np.repeat(starts[query[hit]] - np.cumsum(cnt) + cnt, cnt)
+            dst = order[first + np.arange(src.size)]
+            close = popcount64(queries[src] ^ targets[dst]) <= radius
+            out_q.append(src[close])
+            out_t.append(dst[close])
+    key = np.unique(np.concatenate(out_q) * nt + np.concatenate(out_t))
+    return key // nt, key % nt

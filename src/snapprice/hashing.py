@@ -38,11 +38,12 @@ from PIL import Image, ImageOps
 from threadpoolctl import threadpool_limits
 
 from snapprice.colour import GRID, pack_colours
+from snapprice.dupfeatures import describe
 from snapprice.errors import ImageRejected
 
 # Bump when the bits of phash or colour change for the same image (trimming, colour
 # packing): cached records of another version must be recomputed, not compared.
-HASH_VERSION = 2
+HASH_VERSION = 3
 CACHE_CHUNK = 4096  # images hashed between two writes to the hash cache
 HASH_SIDE = 32  # imagehash: hash_size 8 × highfreq_factor 4
 DRAFT_SIDE = 64  # smallest side asked of libjpeg; 800 px JPEGs decode at 1/8 (100 px)
@@ -71,7 +72,8 @@ class HashRecord:
 
     ``phash`` is unsigned (0 .. 2**64-1); store it with ``to_signed64`` in a BIGINT column.
     ``colour`` is the colour signal (``colour.pack_colours``: chromaticity of a 2×2 grid
-    over the trimmed image, 60 bits, non-negative), or None.
+    over the trimmed image, 60 bits, non-negative), or None. ``dup`` is the near-duplicate
+    descriptor (``dupfeatures.describe``: crop-window hashes and a colour thumbnail), or None.
     """
 
     digest: str
@@ -80,6 +82,7 @@ class HashRecord:
     height: int
     nbytes: int
     colour: int | None = None
+    dup: bytes | None = None
 
 
 class HashCache(Protocol):
@@ -311,7 +314,9 @@ def hash_image(source: ImageSource, digest: str = "", *, trim: bool = True,
     else:  # big images (not JPEG): Pillow's sparse kernel is cheaper than dense products
         small = np.asarray(Image.fromarray(gray).resize((HASH_SIDE, HASH_SIDE), Image.Resampling.LANCZOS, box=box))
     cells = rgb.resize((GRID, GRID), Image.Resampling.BOX, box=box).tobytes()
-    return HashRecord(digest, phash_of_gray(small), width, height, nbytes, pack_colours(cells))
+    left, top, right, bottom = box
+    dup = describe(gray, box, np.asarray(rgb)[top:bottom, left:right])
+    return HashRecord(digest, phash_of_gray(small), width, height, nbytes, pack_colours(cells), dup)
 
 
 def phash_bytes(data: bytes, *, trim: bool = True, draft: bool = True) -> int:

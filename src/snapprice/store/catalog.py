@@ -63,7 +63,7 @@ class PgHashCache:
         with self.engine.connect() as conn:
             rows = conn.execute(
                 text(
-                    "SELECT content_digest, phash, colour, width, height, nbytes FROM image_hash "
+                    "SELECT content_digest, phash, colour, width, height, nbytes, dup FROM image_hash "
                     "WHERE content_digest = ANY(CAST(:d AS text[])) AND hash_version = :v"
                 ),
                 {"d": list(digests), "v": HASH_VERSION},
@@ -72,8 +72,9 @@ class PgHashCache:
             d: HashRecord(
                 digest=d, phash=from_signed64(p), width=w, height=h, nbytes=n,
                 colour=from_signed64(c) if c is not None else None,
+                dup=bytes(x) if x is not None else None,
             )
-            for d, p, c, w, h, n in rows
+            for d, p, c, w, h, n, x in rows
         }
 
     def put_many(self, records: Sequence[HashRecord]) -> None:
@@ -83,12 +84,12 @@ class PgHashCache:
             conn.execute(
                 text(
                     "INSERT INTO image_hash (content_digest, hash_version, phash, colour, width,"
-                    " height, nbytes) VALUES (:d, :v, :p, :c, :w, :h, :n) ON CONFLICT DO NOTHING"
+                    " height, nbytes, dup) VALUES (:d, :v, :p, :c, :w, :h, :n, :x) ON CONFLICT DO NOTHING"
                 ),
                 [
                     {"d": r.digest, "v": HASH_VERSION, "p": to_signed64(r.phash),
                      "c": to_signed64(r.colour) if getattr(r, "colour", None) is not None else None,
-                     "w": r.width, "h": r.height, "n": r.nbytes}
+                     "w": r.width, "h": r.height, "n": r.nbytes, "x": getattr(r, "dup", None)}
                     for r in records
                 ],
             )
