@@ -50,10 +50,14 @@ def _photos() -> list[Path]:
                   and p.stat().st_size > 20_000 and p.name != "motorcycle_right.png")
 
 
-def make_jpegs(n: int, folder: Path) -> list[Path]:
-    """n JPEGs of 800×800 (Pillow's default quality 75): zoomed crops of photos or scenes."""
+def make_jpegs(n: int, folder: Path, kind: str = "photos") -> list[Path]:
+    """n JPEGs of 800×800 (Pillow's default quality 75): zoomed crops of real photos (dense,
+    expensive to entropy-decode) or of generated product-like scenes (plain or gradient
+    backdrops with objects, like catalog shots); scenes when scikit-image is missing.
+    """
     rng = random.Random(0)
-    sources = [Image.open(p).convert("RGB") for p in _photos()] or [render_scene(i) for i in range(20)]
+    photos = [Image.open(p).convert("RGB") for p in _photos()] if kind == "photos" else []
+    sources = photos or [render_scene(i) for i in range(20)]
     out = []
     for i in range(n):
         src = sources[i % len(sources)]
@@ -77,12 +81,12 @@ def _best(repeat: int, fn: Callable[[], T]) -> tuple[float, T]:
     return best, result
 
 
-def bench_hashing(n: int, repeat: int) -> None:
+def bench_hashing(n: int, repeat: int, kind: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        files = make_jpegs(n, Path(tmp))
+        files = make_jpegs(n, Path(tmp), kind)
         mean_kb = sum(f.stat().st_size for f in files) / n / 1e3
         print(f"## hashing: {n} JPEGs 800×800, mean {mean_kb:.0f} kB "
-              f"({'scikit-image photos' if _photos() else 'generated scenes'})")
+              f"({'scikit-image photos' if kind == 'photos' and _photos() else 'generated scenes'})")
         t_naive, naive = _best(
             repeat, lambda: [int(str(imagehash.phash(Image.open(f))), 16) for f in files])
         print(f"naive imagehash.phash(Image.open(f)): {n / t_naive:7.0f} images/s")
@@ -194,13 +198,16 @@ def main() -> None:
     ap.add_argument("--radius", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=2, help="best of this many timed runs")
+    ap.add_argument("--images", choices=("photos", "scenes", "both"), default="both",
+                    help="hashing set: real photos (needs scikit-image), product-like scenes, or both")
     ap.add_argument("--skip-hashing", action="store_true")
     ap.add_argument("--skip-1m", action="store_true")
     ap.add_argument("--skip-accuracy", action="store_true")
     ap.add_argument("--scenes", type=int, default=200)
     args = ap.parse_args()
     if not args.skip_hashing:
-        bench_hashing(args.n, args.repeat)
+        for kind in ("scenes", "photos") if args.images == "both" else (args.images,):
+            bench_hashing(args.n, args.repeat, kind)
     bench_grouping([100_000] if args.skip_1m else [100_000, 1_000_000], args.radius,
                    args.threads, args.repeat)
     if not args.skip_accuracy:
