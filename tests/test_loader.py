@@ -97,3 +97,38 @@ def test_bad_row_is_rejected_and_good_rows_load(conn, bad, reason):
     # reloading records the reject once, not twice
     load_snapshots(conn, run, T1, [snap("1"), bad, snap("2")])
     assert rows(conn, "SELECT count(*) FROM reject") == [(1,)]
+
+
+def test_listing_and_match_added_by_a_concurrent_loader_are_merged(clean_db):
+    # The other loader's rows are uncommitted when ours starts: our plain INSERT waits, hits
+    # the unique keys when it commits, and the upsert fallback merges into its rows instead.
+    import threading
+
+    with clean_db.begin() as c:
+        r1 = create_run(c, kind="manual", catalog="c", config_digest="d")
+        r2 = create_run(c, kind="manual", catalog="c", config_digest="d")
+    other = clean_db.connect()
+    other.begin()
+    load_snapshots(other, r1, T1, [snap("1", "10.00")], skus=["A"])
+    result = {}
+
+    def ours():
+        with clean_db.begin() as c:
+            result["res"] = load_snapshots(c, r2, T2, [snap("1", "12.00", title="new"), snap("2")], skus=["A"])
+
+    t = threading.Thread(target=ours)
+    t.start()
+    t.join(0.5)
+    assert t.is_alive()  # blocked on the other loader's uncommitted listing
+    other.commit()
+    other.close()
+    t.join(10)
+    res = result["res"]
+    assert (res.listings, res.snapshots, res.matches) == (2, 2, 2)
+    with clean_db.connect() as c:
+        assert rows(c, "SELECT item_id, first_seen, last_seen, title, first_run_id, last_run_id "
+                       "FROM listing ORDER BY item_id") == [("1", T1, T2, "new", r1, r2),
+                                                            ("2", T2, T2, "item 2", r2, r2)]
+        assert rows(c, "SELECT l.item_id, m.times_seen, m.last_run_id FROM match m JOIN listing l USING (listing_id)"
+                       " ORDER BY 1") == [("1", 2, r2), ("2", 1, r2)]
+        assert rows(c, "SELECT count(*) FROM price_snapshot") == [(3,)]
