@@ -201,3 +201,13 @@ def test_fast_path_gives_the_pillow_path_bits(monkeypatch: pytest.MonkeyPatch) -
     fast = [phash_bytes(d) for d in datas]
     monkeypatch.setattr("snapprice.hashing.FAST_SIDE", 0)  # everything through Pillow's resize
     assert [phash_bytes(d) for d in datas] == fast
+
+
+def test_big_non_jpeg_gets_its_descriptor_from_a_reduced_copy() -> None:
+    from snapprice.dupfeatures import DESC_BYTES, unpack
+
+    im = _photo(7, (900, 700))
+    png, jpg = hash_image(_encode(im, "PNG")), hash_image(_encode(im, quality=92))
+    assert png.dup is not None and len(png.dup) == DESC_BYTES
+    feats = unpack([png.dup, jpg.dup])  # the PNG at full size, the JPEG as a 1/8 draft
+    assert hamming(int(feats.full[0]), int(feats.full[1])) <= 4

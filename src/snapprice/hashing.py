@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import io
+import math
 import os
 import threading
 import warnings
@@ -53,6 +54,7 @@ TRIM_MAX_OUTLIERS = 0.02  # share of a border line allowed to be off (dust, ring
 TRIM_EDGE = 0.5  # share of the line after a band that must differ: a pad's sharp edge
 TRIM_MAX_SHARE = 0.3  # a band deeper than this share of the side is picture, not pad
 TRIM_PASSES = 3
+DESCRIBE_SIDE = 128  # the descriptor is computed on images reduced to about this side
 FAST_SIDE = 128  # images up to this side are resized by matrix products (drafts), larger by Pillow
 _FIXED = float(1 << 22)  # Pillow's PRECISION_BITS for 8-bit resampling
 
@@ -146,7 +148,7 @@ _FILTERS = {"lanczos": (_lanczos, 3.0), "box": (_box_filter, 0.5)}  # kernel, su
 
 
 @lru_cache(maxsize=512)
-def _weights(in_size: int, in0: int, in1: int, out_size: int, kind: str) -> np.ndarray:
+def _weights(in_size: int, in0: float, in1: float, out_size: int, kind: str) -> np.ndarray:
     """(out_size, in_size) matrix of Pillow's 8-bit resampling weights, as float64 integers.
 
     Pillow's coefficients (libImaging/Resample.c: kernel over the box, normalised per
@@ -170,7 +172,7 @@ def _weights(in_size: int, in0: int, in1: int, out_size: int, kind: str) -> np.n
 
 
 @lru_cache(maxsize=512)
-def _plan(h: int, w: int, box: tuple[int, int, int, int], side: int) -> tuple[np.ndarray, np.ndarray, int, int]:
+def _plan(h: int, w: int, box: tuple[float, float, float, float], side: int) -> tuple[np.ndarray, np.ndarray, int, int]:
     """(horizontal weights transposed, vertical weights of the rows used, first row, last row)."""
     left, top, right, bottom = box
     wx, wy = _weights(w, left, right, side, "lanczos"), _weights(h, top, bottom, side, "lanczos")
@@ -186,7 +188,7 @@ def _fixed_round(acc: np.ndarray) -> np.ndarray:
     return np.clip(np.floor(acc, out=acc), 0, 255, out=acc)
 
 
-def _shrink(gray: np.ndarray, box: tuple[int, int, int, int], side: int) -> np.ndarray:
+def _shrink(gray: np.ndarray, box: tuple[float, float, float, float], side: int) -> np.ndarray:
     """``Image.resize((side, side), LANCZOS, box=box)`` of a small 8-bit gray image, as two
     matrix products (float64 integers 0..255 out).
 
@@ -302,21 +304,36 @@ def hash_image(source: ImageSource, digest: str = "", *, trim: bool = True,
     rgb, width, height, nbytes = _decode(source, DRAFT_SIDE if draft else 0)
     gray = _gray(rgb)
     full = (0, 0, gray.shape[1], gray.shape[0])
-    box = _trim_box(gray) if trim else full
+    box: tuple[float, float, float, float] = _trim_box(gray) if trim else full
     if box != full and max(gray.shape) < max(width, height):
         # A pad was found on a draft: at 1/8 scale one pixel is ~1.5 % of the picture and
-        # its edge line blends pad and picture. Cut it again on a finer decode.
-        rgb = _decode(source, REFINE_SIDE)[0]
-        gray = _gray(rgb)
-        box = _trim_box(gray)
+        # its edge line blends pad and picture. Cut it again on a finer decode and carry
+        # the cut back to the draft as a fractional box (the rest works on the draft).
+        fine = _decode(source, REFINE_SIDE)[0]
+        sx, sy = rgb.width / fine.width, rgb.height / fine.height
+        left, top, right, bottom = _trim_box(_gray(fine))
+        box = (left * sx, top * sy, min(right * sx, rgb.width), min(bottom * sy, rgb.height))
     if max(gray.shape) <= FAST_SIDE:  # drafts: two small matrix products
         small = _shrink(gray, box, HASH_SIDE)
     else:  # big images (not JPEG): Pillow's sparse kernel is cheaper than dense products
         small = np.asarray(Image.fromarray(gray).resize((HASH_SIDE, HASH_SIDE), Image.Resampling.LANCZOS, box=box))
     cells = rgb.resize((GRID, GRID), Image.Resampling.BOX, box=box).tobytes()
-    left, top, right, bottom = box
-    dup = describe(gray, box, np.asarray(rgb)[top:bottom, left:right])
-    return HashRecord(digest, phash_of_gray(small), width, height, nbytes, pack_colours(cells), dup)
+    return HashRecord(digest, phash_of_gray(small), width, height, nbytes, pack_colours(cells),
+                      _describe(rgb, gray, box))
+
+
+def _describe(rgb: Image.Image, gray: np.ndarray, box: tuple[float, float, float, float]) -> bytes:
+    """The near-duplicate descriptor, computed on at most ~DESCRIBE_SIDE px (a big PNG is reduced)."""
+    factor = -(-max(gray.shape) // DESCRIBE_SIDE)  # ceil
+    if factor > 1:
+        rgb = rgb.reduce(factor)
+        gray = _gray(rgb)
+        box = tuple(v / factor for v in box)
+    # Whole pixels inside the box: a pixel the cut runs through blends pad and picture.
+    left, top = math.ceil(box[0]), math.ceil(box[1])
+    right = max(left + 1, min(math.floor(box[2]), gray.shape[1]))
+    bottom = max(top + 1, min(math.floor(box[3]), gray.shape[0]))
+    return describe(gray, (left, top, right, bottom), np.asarray(rgb)[top:bottom, left:right])
 
 
 def phash_bytes(data: bytes, *, trim: bool = True, draft: bool = True) -> int:
