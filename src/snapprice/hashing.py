@@ -54,6 +54,7 @@ TRIM_MAX_OUTLIERS = 0.02  # share of a border line allowed to be off (dust, ring
 TRIM_EDGE = 0.5  # share of the line after a band that must differ: a pad's sharp edge
 TRIM_MAX_SHARE = 0.3  # a band deeper than this share of the side is picture, not pad
 TRIM_PASSES = 3
+TRIM_SAMPLES = 128  # pixels looked at per border line, at most
 DESCRIBE_SIDE = 128  # the descriptor is computed on images reduced to about this side
 FAST_SIDE = 128  # images up to this side are resized by matrix products (drafts), larger by Pillow
 _FIXED = float(1 << 22)  # Pillow's PRECISION_BITS for 8-bit resampling
@@ -224,13 +225,15 @@ def _band(lines: np.ndarray) -> int:
     background around an object does not (the object covers part of a line), so product
     shots are not cut down to their object, which a watermark or a shadow would move.
     """
-    outer = lines[0]
-    colour = int(np.partition(outer, outer.size // 2)[outer.size // 2])  # np.median: 5× slower
-    far = _FAR[colour]  # which grey levels are off this colour
+    step = max(1, lines.shape[1] // TRIM_SAMPLES)  # long lines (finer decodes): sampled
+    outer = lines[0, ::step]
+    middle = outer.copy()
+    middle.partition(outer.size // 2)  # np.median: 5× slower
+    far = _FAR[int(middle[outer.size // 2])]  # which grey levels are off the border colour
     if np.count_nonzero(far[outer]) > TRIM_MAX_OUTLIERS * outer.size:
         return 0  # the common case, decided from one line: no band on this side
     # Only lines a pad may cover, plus two to see its edge.
-    near = lines[: int(TRIM_MAX_SHARE * lines.shape[0]) + 2]
+    near = lines[: int(TRIM_MAX_SHARE * lines.shape[0]) + 2, ::step]
     off = np.count_nonzero(far[near], axis=1) / outer.size
     inside = np.flatnonzero(off > TRIM_MAX_OUTLIERS)
     if inside.size == 0:
