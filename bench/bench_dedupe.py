@@ -23,7 +23,14 @@ import numpy as np
 import polars as pl
 from PIL import Image
 
-from snapprice.dedupe import group
+from snapprice.dedupe import (
+    BAND_BITS,
+    DEFAULT_THRESHOLD,
+    WINDOW_BAND_BITS,
+    WINDOW_RADIUS,
+    _candidates,
+    group,
+)
 from snapprice.dedupe_eval import (
     TRANSFORMS,
     make_transformed_set,
@@ -32,10 +39,12 @@ from snapprice.dedupe_eval import (
     recall_by_kind,
     render_scene,
 )
-from snapprice.hamming import brute_force_pairs, near_pairs
+from snapprice.dupfeatures import _SPAN_MATS, CHROMA_TOLERANCE, DESC_BYTES, NCC_MIN, THUMB, unpack, verify_pairs
+from snapprice.hamming import brute_force_pairs, near_pairs, popcount64
 from snapprice.hashing import hamming, hash_image, hash_many, to_signed64
 
 T = TypeVar("T")
+GROUP_DEFAULTS = {"window_radius": WINDOW_RADIUS, "chroma_tolerance": CHROMA_TOLERANCE, "ncc_min": NCC_MIN}
 
 
 def _photos() -> list[Path]:
@@ -103,54 +112,127 @@ def bench_hashing(n: int, repeat: int, kind: str) -> None:
 
 def planted_hashes(n: int, seed: int = 0, share: float = 0.1) -> np.ndarray:
     """Random 64-bit hashes; a share of them are copies of others with 0–8 bits flipped."""
+    return planted_catalog(n, seed, share)[0]
+
+
+def _flip(rng: np.random.Generator, h: np.ndarray, most: int) -> np.ndarray:
+    """h with 0..most random bits flipped per element (last axis: several hashes per row)."""
+    bits = rng.random((*h.shape, 64)) < rng.integers(0, most + 1, size=h.shape[:1] + (1,) * h.ndim) / 64
+    return h ^ np.packbits(bits, axis=-1).view(">u8")[..., 0].astype(np.uint64)
+
+
+def planted_catalog(n: int, seed: int = 0, share: float = 0.1) -> tuple[np.ndarray, list[bytes]]:
+    """(pHashes, ``dupfeatures.describe`` descriptors) of n images: random hashes, windows and
+    thumbnails for distinct images; a ``share`` of near-duplicates of earlier ones. Half of
+    those are re-encodings (hashes with 0–8 bits flipped, windows 0–4, the thumbnail ±6 per
+    value), half are crops: the full hash is one of the source's window hashes with 0–4 bits
+    flipped and the thumbnail is the source's thumbnail re-sampled over that window.
+    """
     rng = np.random.default_rng(seed)
-    h = rng.integers(0, 2**64 - 1, size=n, dtype=np.uint64, endpoint=True)
+    full = rng.integers(0, 2**64 - 1, size=n, dtype=np.uint64, endpoint=True)
+    windows = rng.integers(0, 2**64 - 1, size=(n, 9), dtype=np.uint64, endpoint=True)
+    thumb = rng.integers(0, 256, size=(n, THUMB, THUMB, 3)).astype(np.float32)
     k = int(n * share)
     src = rng.integers(0, n - k, size=k)
-    bits = rng.random((k, 64)) < rng.integers(0, 9, size=k)[:, None] / 64
-    h[n - k:] = h[src] ^ np.packbits(bits, axis=1).view(">u8").ravel().astype(np.uint64)
-    return h
+    dst = np.arange(n - k, n)
+    half = k // 2
+    full[dst[:half]] = _flip(rng, full[src[:half]], 8)
+    windows[dst[:half]] = _flip(rng, windows[src[:half]], 4)
+    thumb[dst[:half]] = thumb[src[:half]] + rng.integers(-6, 7, size=(half, THUMB, THUMB, 3))
+    w = rng.integers(0, 9, size=k - half)  # window iy*3+ix; 92 % spans are _SPAN_MATS[1:4]
+    full[dst[half:]] = _flip(rng, windows[src[half:], w], 4)
+    ry, rx = _SPAN_MATS[1 + w // 3], _SPAN_MATS[1 + w % 3]
+    rows = np.matmul(ry, thumb[src[half:]].reshape(-1, THUMB, THUMB * 3)).reshape(-1, THUMB, THUMB, 3)
+    thumb[dst[half:]] = np.matmul(rx[:, None], rows)
+    raw = np.concatenate([np.stack([full, full], axis=1), windows], axis=1).astype(">u8").view(np.uint8)
+    raw = np.concatenate([raw, np.clip(np.rint(thumb), 0, 255).astype(np.uint8).reshape(n, -1)], axis=1)
+    assert raw.shape[1] == DESC_BYTES
+    return full, [bytes(row) for row in raw]
 
 
-def _frame(h: np.ndarray) -> pl.DataFrame:
+def _frame(h: np.ndarray, dup: list[bytes] | None = None) -> pl.DataFrame:
     n = h.size
     digests = pl.Series("digest", np.arange(n)).cast(pl.String).str.zfill(12)
-    return pl.DataFrame({"sku": digests, "digest": digests, "phash": h.view(np.int64),
-                         "width": np.full(n, 800), "height": np.full(n, 800)})
+    frame = pl.DataFrame({"sku": digests, "digest": digests, "phash": h.view(np.int64),
+                          "width": np.full(n, 800), "height": np.full(n, 800)})
+    return frame if dup is None else frame.with_columns(pl.Series("dup", dup, dtype=pl.Binary))
+
+
+def _brute_windows(full: np.ndarray, windows: np.ndarray, radius: int, queries: int) -> float:
+    """Seconds a tiled brute-force full-vs-windows search takes, timed on the first
+    ``queries`` queries and scaled up."""
+    q = full[:queries]
+    t = time.perf_counter()
+    for a in range(0, q.size, 1024):
+        for b in range(0, windows.size, 8192):
+            np.nonzero(popcount64(q[a:a + 1024, None] ^ windows[None, b:b + 8192]) <= radius)
+    return (time.perf_counter() - t) * full.size / q.size
 
 
 def bench_grouping(sizes: list[int], radius: int, threads: int, repeat: int) -> None:
-    print(f"## grouping at Hamming ≤ {radius} (random hashes + 10 % planted near-duplicates)")
+    print(f"## grouping at threshold {radius} (band bits {BAND_BITS}), window radius {WINDOW_RADIUS} "
+          f"(band bits {WINDOW_BAND_BITS}); random descriptors + 10 % planted near-duplicates "
+          "(half re-encodings, half crops)")
     for n in sizes:
-        h = planted_hashes(n)
-        frame = _frame(h)
-        t_pairs, (pi, _) = _best(repeat, partial(near_pairs, h, radius, threads=threads))
+        h, dup = planted_catalog(n)
+        frame = _frame(h, dup)
+        feats = unpack(dup)
+        heads = np.arange(n)
+        t_pairs, (pi, _) = _best(repeat, partial(near_pairs, h, radius, threads=threads, band_bits=BAND_BITS))
+        t_cand, (ca, cb) = _best(repeat, partial(_candidates, h, feats, heads, radius, WINDOW_RADIUS, threads))
+        t_verify, kept = _best(repeat, partial(verify_pairs, feats, ca, cb))
         t_group, out = _best(repeat, partial(group, frame, radius, threads=threads))
-        print(f"n={n:>9,}: near_pairs {t_pairs:6.2f} s ({pi.size:,} pairs), "
-              f"group() {t_group:6.2f} s ({out['group_id'].max() + 1:,} groups)")
+        t_plain, plain = _best(repeat, partial(group, _frame(h), radius, threads=threads))
+        print(f"n={n:>9,}: pHash pairs {t_pairs:6.2f} s ({pi.size:,}); candidates (pHash + windows) "
+              f"{t_cand:6.2f} s ({ca.size:,}); verification {t_verify:5.2f} s "
+              f"({t_verify / max(ca.size, 1) * 1e6:.1f} µs/pair, {int(kept.sum()):,} kept)")
+        print(f"             group() with descriptors {t_group:6.2f} s ({out['group_id'].max() + 1:,} groups; "
+              f"planted {int(n * 0.1):,}); pHash only {t_plain:6.2f} s ({plain['group_id'].max() + 1:,} groups)")
         if n <= 100_000:
             t = time.perf_counter()
             bi, _ = brute_force_pairs(h, radius)
             t_brute = time.perf_counter() - t
-            assert bi.size == pi.size, "index and brute force disagree"
-            print(f"             brute force {t_brute:6.2f} s → index {t_brute / t_pairs:5.1f}× "
-                  f"faster, group() {t_brute / t_group:5.1f}×")
+            t_brute_w = _brute_windows(feats.full, feats.windows.ravel(), WINDOW_RADIUS, 5000)
+            print(f"             brute force: pHash {t_brute:6.2f} s ({bi.size:,} pairs: the banded search "
+                  f"found {pi.size / max(bi.size, 1):.4f}), windows ≈ {t_brute_w:6.1f} s (5,000 queries "
+                  f"timed) → candidates {(t_brute + t_brute_w) / t_cand:5.1f}× faster, "
+                  f"group() {(t_brute + t_brute_w) / t_group:5.1f}×")
 
 
-def _sweep(frame: pl.DataFrame, truth: list[int], kinds: list[str] | None,
-           thresholds: list[int], tolerances: list[float | None]) -> None:
+Knobs = dict[str, float | int | bool | None]
+# Accuracy sweep: pHash + colour grid only (the path for rows without a descriptor), then
+# the descriptor path around its defaults (threshold, window radius, chroma tolerance, NCC).
+SWEEP: list[Knobs] = (
+    [{"verify": False, "threshold": th, "colour_tolerance": 0.02} for th in (6, 8, 12)]
+    + [{"threshold": th} for th in (6, 8, 10, 12, 14)]
+    + [{"threshold": 12, "window_radius": r} for r in (4, 6)]
+    + [{"threshold": 12, "window_radius": 8, "window_band_bits": None, "band_bits": None}]
+    + [{"threshold": 12, "chroma_tolerance": t} for t in (0.04, 0.05, 0.08, 0.1)]
+    + [{"threshold": 12, "ncc_min": c} for c in (0.5, 0.7, 0.8)]
+)
+
+
+def _sweep(frame: pl.DataFrame, truth: list[int], kinds: list[str] | None, sweep: list[Knobs]) -> None:
     cols = list(TRANSFORMS) if kinds else []
-    print("| threshold | colour tolerance | precision | recall |" + "".join(f" {k} |" for k in cols))
-    print("|---" * (4 + len(cols)) + "|")
-    for tol in tolerances:
-        for th in thresholds:
-            out = (group(frame, th, colour_check=False) if tol is None
-                   else group(frame, th, colour_tolerance=tol))
-            pred = out["group_id"].to_list()
-            p, r = pairwise_scores(truth, pred)
-            by = recall_by_kind(truth, pred, kinds) if kinds else {}
-            print(f"| {th} | {'off' if tol is None else tol} | {p:.4f} | {r:.4f} |"
-                  + "".join(f" {by[k]:.2f} |" for k in cols))
+    names = ("threshold", "window_radius", "chroma_tolerance", "ncc_min")
+    print("| path | threshold | window radius | chroma tol. | NCC min | precision | recall |"
+          + "".join(f" {k} |" for k in cols))
+    print("|---" * (7 + len(cols)) + "|")
+    for knobs in sweep:
+        kw = dict(knobs)
+        threshold = int(kw.pop("threshold"))  # type: ignore[arg-type]
+        out = group(frame, threshold, **kw)  # type: ignore[arg-type]
+        pred = out["group_id"].to_list()
+        p, r = pairwise_scores(truth, pred)
+        by = recall_by_kind(truth, pred, kinds) if kinds else {}
+        values = {**GROUP_DEFAULTS, **knobs}
+        if knobs.get("verify") is False:
+            path, shown = f"pHash + colour {knobs['colour_tolerance']}", [str(threshold), "–", "–", "–"]
+        else:
+            exact = " exact" if "band_bits" in knobs else ""
+            path, shown = "descriptor" + exact, [str(values[k]) for k in names]
+        print(f"| {path} | " + " | ".join(shown) + f" | {p:.4f} | {r:.4f} |"
+              + "".join(f" {by[k]:.2f} |" for k in cols), flush=True)
 
 
 def _frame_of(datas: list[bytes]) -> pl.DataFrame:
@@ -159,20 +241,20 @@ def _frame_of(datas: list[bytes]) -> pl.DataFrame:
     return pl.DataFrame({
         "sku": [f"{i:06d}" for i in range(len(rows))], "digest": [r.digest for r in rows],
         "phash": [to_signed64(r.phash) for r in rows], "width": [r.width for r in rows],
-        "height": [r.height for r in rows], "colour": [r.colour for r in rows]})
+        "height": [r.height for r in rows], "colour": [r.colour for r in rows],
+        "dup": pl.Series([r.dup for r in rows], dtype=pl.Binary)})
 
 
-def bench_accuracy(n_scenes: int, thresholds: list[int], tolerances: list[float | None]) -> None:
+def bench_accuracy(n_scenes: int, sweep: list[Knobs]) -> None:
     photos = photo_tiles(_photos())
     samples = make_transformed_set(n_scenes, photos, seed=1)
     truth = [s.cluster for s in samples]
     print(f"## accuracy: {len(samples)} images, {n_scenes} scenes + {len(photos)} photo bases, "
           f"{max(truth) + 1} true clusters")
-    _sweep(_frame_of([s.data for s in samples]), truth, [s.kind for s in samples],
-           thresholds, tolerances)
+    _sweep(_frame_of([s.data for s in samples]), truth, [s.kind for s in samples], sweep)
 
 
-def bench_sandbox(n_items: int, thresholds: list[int], tolerances: list[float | None]) -> None:
+def bench_sandbox(n_items: int, sweep: list[Knobs]) -> None:
     if importlib.util.find_spec("snapprice.sandbox.catalogs") is None:
         print("## sandbox catalog: snapprice.sandbox.catalogs not in this tree, not evaluated")
         return
@@ -189,13 +271,13 @@ def bench_sandbox(n_items: int, thresholds: list[int], tolerances: list[float | 
         datas = [(Path(tmp) / "images" / f"{s}.jpg").read_bytes() for s in skus]
     print(f"## sandbox catalog: {n_items} items (dup_rate 0.3, distractor_rate 0.1), "
           f"{len(cat.duplicate_groups)} duplicate groups")
-    _sweep(_frame_of(datas), truth, None, thresholds, tolerances)
+    _sweep(_frame_of(datas), truth, None, sweep)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=2000, help="JPEGs for the hashing benchmark")
-    ap.add_argument("--radius", type=int, default=8)
+    ap.add_argument("--radius", type=int, default=DEFAULT_THRESHOLD)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=2, help="best of this many timed runs")
     ap.add_argument("--images", choices=("photos", "scenes", "both"), default="both",
@@ -211,9 +293,8 @@ def main() -> None:
     bench_grouping([100_000] if args.skip_1m else [100_000, 1_000_000], args.radius,
                    args.threads, args.repeat)
     if not args.skip_accuracy:
-        tolerances: list[float | None] = [None, 0.02, 0.03, 0.05]
-        bench_accuracy(args.scenes, [4, 6, 8, 10, 12, 14], tolerances)
-        bench_sandbox(2000, [4, 6, 8, 10, 12], tolerances)
+        bench_accuracy(args.scenes, SWEEP)
+        bench_sandbox(2000, SWEEP)
 
 
 if __name__ == "__main__":

@@ -144,14 +144,25 @@ def test_accuracy_on_transformed_set() -> None:
     predicted = group(frame, 8)["group_id"].to_list()
     precision, recall = pairwise_scores(truth, predicted)
     by_kind = recall_by_kind(truth, predicted, [s.kind for s in samples])
-    # Floors a little under the values measured (1.0, 0.71; docs/dedupe.md): a regression
-    # fails here. Recall is far from the 0.95 goal: crops and brightness are the gaps.
+    # The pHash + colour path (rows without a descriptor). Floors a little under the values
+    # measured (1.0, 0.72; docs/dedupe.md): a regression fails here. Border recall is 0.83
+    # since pads found on a draft are carried back to it as a fractional box (d36efd5; 0.90
+    # before, 0.97 on the descriptor path).
     assert precision >= 0.98
     assert recall >= 0.65
-    assert min(by_kind[k] for k in ("rescale", "border")) >= 0.85
+    assert by_kind["rescale"] >= 0.85 and by_kind["border"] >= 0.8
     assert min(by_kind[k] for k in ("recompress", "watermark", "mix")) >= 0.8
     blind = group(frame.drop("colour"), 8)["group_id"].to_list()
     assert pairwise_scores(truth, blind)[0] < precision  # the colour check earns its keep
+
+    # The descriptor path (window candidates, thumbnail verification) at its defaults:
+    # measured P 1.0, R 0.93, crops 0.9 on this set.
+    with_dup = frame.with_columns(pl.Series("dup", [recs[str(i)].dup for i in range(len(samples))],
+                                            dtype=pl.Binary))
+    predicted = group(with_dup)["group_id"].to_list()
+    p_dup, r_dup = pairwise_scores(truth, predicted)
+    assert p_dup >= 0.99 and r_dup >= 0.88 and r_dup > recall
+    assert recall_by_kind(truth, predicted, [s.kind for s in samples])["crop"] >= 0.8
 
 
 @pytest.mark.parametrize(("truth", "pred", "scores"), [

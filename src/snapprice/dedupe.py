@@ -1,11 +1,15 @@
 """Near-duplicate groups over perceptual hashes: one representative image per group.
 
 Rows with the same content digest are one image (exact duplicates never reach the index).
-Images whose 64-bit pHash differ in at most ``threshold`` bits are linked (exact search via
-``snapprice.hamming.near_pairs``), unless their colour signals disagree: recolourings of a
-product are different products with the same luminance hash. Linked images form groups
-(connected components); the representative is the largest image, ties broken by the
-smallest digest; ``group_id`` counts groups in order of their first row.
+Candidate pairs: pHashes within ``threshold`` bits (``snapprice.hamming.near_pairs``) and,
+with a ``dup`` descriptor column, untrimmed hashes and full hashes within ``window_radius``
+of another image's crop-window hashes. Both searches cap the bits probed per band
+(``band_bits``): complete up to 8 (pHash) and 5 (windows) bits, most pairs beyond. Every
+candidate is verified on the 8×8 colour thumbnails (``dupfeatures.verify_pairs``); rows
+without a descriptor fall back to the 2×2 ``colour`` check: recolourings of a product are
+different products with the same luminance hash. Linked images form groups (connected
+components); the representative is the largest image, ties broken by the smallest digest;
+``group_id`` counts groups in order of their first row.
 
 Example::
 
@@ -26,11 +30,13 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from snapprice.colour import COLOUR_TOLERANCE, colours_agree
-from snapprice.dupfeatures import CHROMA_TOLERANCE, Features, unpack, verify_pairs
+from snapprice.dupfeatures import CHROMA_TOLERANCE, NCC_MIN, Features, unpack, verify_pairs
 from snapprice.hamming import near_pairs, near_pairs_between, popcount64
 
-DEFAULT_THRESHOLD = 8  # docs/dedupe.md: with thumbnail verification (``dup`` column)
-WINDOW_RADIUS = 6  # a full hash against another image's crop-window hashes
+DEFAULT_THRESHOLD = 12  # docs/dedupe.md: with thumbnail verification (``dup`` column)
+BAND_BITS = 2  # pHash search probes ≤ 2 bits per band: complete to 8 bits, most pairs at 10–12
+WINDOW_RADIUS = 8  # a full hash against another image's crop-window hashes
+WINDOW_BAND_BITS = 1  # window search probes ≤ 1 bit per band: complete to 5 bits, most at 6–8
 GROUP_COLUMNS = ("group_id", "is_representative", "distance")
 
 
@@ -94,7 +100,9 @@ def _leaders(phash: np.ndarray, colour: np.ndarray | None, tolerance: float) -> 
 
 
 def _candidates(phash: np.ndarray, feats: Features, heads: np.ndarray, threshold: int,
-                window_radius: int, threads: int) -> tuple[np.ndarray, np.ndarray]:
+                window_radius: int, threads: int,
+                window_band_bits: int | None = WINDOW_BAND_BITS,
+                band_bits: int | None = BAND_BITS) -> tuple[np.ndarray, np.ndarray]:
     """Node pairs (a < b) worth verifying: pHashes (plus untrimmed hashes where a pad was
     cut) within ``threshold``, and full hashes within ``window_radius`` of a crop window.
     """
@@ -102,8 +110,9 @@ def _candidates(phash: np.ndarray, feats: Features, heads: np.ndarray, threshold
     retrimmed = ok[feats.untrimmed[ok] != feats.full[ok]]
     keys = np.concatenate([phash[heads], feats.untrimmed[retrimmed]])
     owner = np.concatenate([heads, retrimmed])
-    pi, pj = near_pairs(keys, threshold, threads=threads)
-    qi, ti = near_pairs_between(feats.full[ok], feats.windows[ok].ravel(), window_radius)
+    pi, pj = near_pairs(keys, threshold, threads=threads, band_bits=band_bits)
+    qi, ti = near_pairs_between(feats.full[ok], feats.windows[ok].ravel(), window_radius,
+                                band_bits=window_band_bits)
     a = np.concatenate([owner[pi], ok[qi]])
     b = np.concatenate([owner[pj], ok[ti // feats.windows.shape[1]]])
     lo, hi = np.minimum(a, b), np.maximum(a, b)
@@ -121,7 +130,10 @@ def group(
     threads: int = 1,
     verify: bool = True,
     window_radius: int = WINDOW_RADIUS,
+    window_band_bits: int | None = WINDOW_BAND_BITS,
+    band_bits: int | None = BAND_BITS,
     chroma_tolerance: float = CHROMA_TOLERANCE,
+    ncc_min: float = NCC_MIN,
 ) -> pl.DataFrame:
     """Add ``group_id`` (0..n-1), ``is_representative`` and ``distance`` to hashed records.
 
@@ -155,15 +167,17 @@ def group(
     if verify and "dup" in frame.columns and frame["dup"].null_count() < n_rows:
         dups = frame["dup"].to_list()
         feats = unpack([dups[i] for i in first_row])
-        a, b = _candidates(phash, feats, heads, threshold, window_radius, threads)
+        a, b = _candidates(phash, feats, heads, threshold, window_radius, threads,
+                          window_band_bits, band_bits)
     else:
-        pi, pj = near_pairs(phash[heads], threshold, threads=threads)
+        pi, pj = near_pairs(phash[heads], threshold, threads=threads, band_bits=band_bits)
         a, b = heads[pi], heads[pj]
     if a.size:
         keep = np.ones(a.size, dtype=bool)
         both = feats.ok[a] & feats.ok[b] if feats is not None else np.zeros(a.size, dtype=bool)
         if both.any():
-            keep[both] = verify_pairs(feats, a[both], b[both], chroma_tolerance=chroma_tolerance)
+            keep[both] = verify_pairs(feats, a[both], b[both], ncc_min=ncc_min,
+                                      chroma_tolerance=chroma_tolerance)
         if colour is not None and (~both).any():
             keep[~both] = colours_agree(colour[a[~both]], colour[b[~both]], colour_tolerance)
         a, b = a[keep], b[keep]

