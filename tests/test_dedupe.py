@@ -145,12 +145,10 @@ def test_accuracy_on_transformed_set() -> None:
     precision, recall = pairwise_scores(truth, predicted)
     by_kind = recall_by_kind(truth, predicted, [s.kind for s in samples])
     # The pHash + colour path (rows without a descriptor). Floors a little under the values
-    # measured (1.0, 0.72; docs/dedupe.md): a regression fails here. Border recall is 0.83
-    # since pads found on a draft are carried back to it as a fractional box (d36efd5; 0.90
-    # before, 0.97 on the descriptor path).
+    # measured (1.0, 0.74, border 0.89; docs/dedupe.md): a regression fails here.
     assert precision >= 0.98
     assert recall >= 0.65
-    assert by_kind["rescale"] >= 0.85 and by_kind["border"] >= 0.8
+    assert min(by_kind[k] for k in ("rescale", "border")) >= 0.85
     assert min(by_kind[k] for k in ("recompress", "watermark", "mix")) >= 0.8
     blind = group(frame.drop("colour"), 8)["group_id"].to_list()
     assert pairwise_scores(truth, blind)[0] < precision  # the colour check earns its keep

@@ -19,7 +19,7 @@ def test_committed_defaults_load():
     assert set(s.enabled_platforms()) == {"taobao", "1688", "jd", "pinduoduo"}
     assert s.platforms["taobao_top"].platform == "taobao"
     assert s.credentials("jd") == {"key": "k", "secret": "s3cr3t"}
-    assert s.dedupe.threshold == 6
+    assert s.dedupe.threshold == 14
 
 
 def test_env_overlay_and_database_url(tmp_path):

@@ -33,7 +33,7 @@ from snapprice.colour import COLOUR_TOLERANCE, colours_agree
 from snapprice.dupfeatures import CHROMA_TOLERANCE, NCC_MIN, Features, unpack, verify_pairs
 from snapprice.hamming import near_pairs, near_pairs_between, popcount64
 
-DEFAULT_THRESHOLD = 12  # docs/dedupe.md: with thumbnail verification (``dup`` column)
+DEFAULT_THRESHOLD = 14  # docs/dedupe.md: candidates within 14 bits (banded), verified on thumbnails
 BAND_BITS = 2  # pHash search probes ≤ 2 bits per band: complete to 8 bits, most pairs at 10–12
 WINDOW_RADIUS = 8  # a full hash against another image's crop-window hashes
 WINDOW_BAND_BITS = 1  # window search probes ≤ 1 bit per band: complete to 5 bits, most at 6–8

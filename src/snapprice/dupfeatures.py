@@ -17,7 +17,7 @@ Pure functions over numpy arrays; the decoding stays in ``hashing``.
 
 Example::
 
-    >>> desc = describe(gray, box, rgb[top:bottom, left:right])
+    >>> desc = describe(trimmed_gray, trimmed_rgb, untrimmed_gray)
     >>> feats = unpack([desc, other_desc])
     >>> verify_pairs(feats, np.array([0]), np.array([1]))
 """
@@ -79,16 +79,16 @@ def _low(gray: np.ndarray, spans: tuple[tuple[float, float], ...]) -> np.ndarray
 _ALL_SPANS = ((0.0, 1.0), *_SPANS)
 
 
-def describe(gray: np.ndarray, box: tuple[int, int, int, int], rgb: np.ndarray) -> bytes:
-    """The features of one image: ``gray`` untrimmed (H×W uint8), ``box`` its trim box
-    (left, top, right, bottom), ``rgb`` the trimmed image (h×w×3 uint8). DESC_BYTES bytes.
+def describe(gray: np.ndarray, rgb: np.ndarray, untrimmed: np.ndarray | None = None) -> bytes:
+    """The features of one image: ``gray`` the trimmed image (h×w uint8), ``rgb`` the same
+    in colour (h×w×3 uint8), ``untrimmed`` the grey image before a pad was cut (None: nothing
+    was cut). DESC_BYTES bytes.
     """
-    left, top, right, bottom = box
-    trimmed = gray[top:bottom, left:right]
+    trimmed = gray
     low = _low(trimmed, _ALL_SPANS)  # the whole image and the 9 windows in one product
     full = low[0, 0].reshape(1, 64)
-    untrimmed = full if trimmed.shape == gray.shape else _low(gray, ((0.0, 1.0),)).reshape(1, 64)
-    hashes = _bits(np.concatenate([full, untrimmed, low[1:, 1:].reshape(9, 64)]))
+    before = full if untrimmed is None else _low(untrimmed, ((0.0, 1.0),)).reshape(1, 64)
+    hashes = _bits(np.concatenate([full, before, low[1:, 1:].reshape(9, 64)]))
     h, w = rgb.shape[:2]
     rows = (_area(h, 0.0, 1.0, THUMB) @ rgb.reshape(h, w * 3).astype(np.float32)).reshape(THUMB, w, 3)
     thumb = rows.transpose(0, 2, 1).reshape(THUMB * 3, w) @ _area(w, 0.0, 1.0, THUMB).T  # (8·3, 8)

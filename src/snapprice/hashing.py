@@ -21,7 +21,6 @@ Example::
 from __future__ import annotations
 
 import io
-import math
 import os
 import threading
 import warnings
@@ -44,7 +43,7 @@ from snapprice.errors import ImageRejected
 
 # Bump when the bits of phash or colour change for the same image (trimming, colour
 # packing): cached records of another version must be recomputed, not compared.
-HASH_VERSION = 3
+HASH_VERSION = 4
 CACHE_CHUNK = 4096  # images hashed between two writes to the hash cache
 HASH_SIDE = 32  # imagehash: hash_size 8 × highfreq_factor 4
 DRAFT_SIDE = 64  # smallest side asked of libjpeg; 800 px JPEGs decode at 1/8 (100 px)
@@ -307,36 +306,38 @@ def hash_image(source: ImageSource, digest: str = "", *, trim: bool = True,
     rgb, width, height, nbytes = _decode(source, DRAFT_SIDE if draft else 0)
     gray = _gray(rgb)
     full = (0, 0, gray.shape[1], gray.shape[0])
-    box: tuple[float, float, float, float] = _trim_box(gray) if trim else full
-    if box != full and max(gray.shape) < max(width, height):
-        # A pad was found on a draft: at 1/8 scale one pixel is ~1.5 % of the picture and
-        # its edge line blends pad and picture. Cut it again on a finer decode and carry
-        # the cut back to the draft as a fractional box (the rest works on the draft).
-        fine = _decode(source, REFINE_SIDE)[0]
-        sx, sy = rgb.width / fine.width, rgb.height / fine.height
-        left, top, right, bottom = _trim_box(_gray(fine))
-        box = (left * sx, top * sy, min(right * sx, rgb.width), min(bottom * sy, rgb.height))
+    box = _trim_box(gray) if trim else full
+    untrimmed = None
+    if box != full:
+        untrimmed = gray
+        if max(gray.shape) < max(width, height):
+            # A pad was found on a draft: at 1/8 scale one pixel is ~1.5 % of the picture and
+            # its edge line blends pad and picture. Cut it on a finer decode, then bring the
+            # cut picture back to about the draft's scale (the rest is cheap there).
+            fine = _decode(source, REFINE_SIDE)[0]
+            factor = max(1, round(fine.width / rgb.width))
+            rgb = fine.crop(_trim_box(_gray(fine)))
+            rgb = rgb.reduce(factor) if factor > 1 else rgb
+        else:
+            rgb = rgb.crop(box)
+        gray = _gray(rgb)
     if max(gray.shape) <= FAST_SIDE:  # drafts: two small matrix products
-        small = _shrink(gray, box, HASH_SIDE)
+        small = _shrink(gray, (0, 0, gray.shape[1], gray.shape[0]), HASH_SIDE)
     else:  # big images (not JPEG): Pillow's sparse kernel is cheaper than dense products
-        small = np.asarray(Image.fromarray(gray).resize((HASH_SIDE, HASH_SIDE), Image.Resampling.LANCZOS, box=box))
-    cells = rgb.resize((GRID, GRID), Image.Resampling.BOX, box=box).tobytes()
+        small = np.asarray(Image.fromarray(gray).resize((HASH_SIDE, HASH_SIDE), Image.Resampling.LANCZOS))
+    cells = rgb.resize((GRID, GRID), Image.Resampling.BOX).tobytes()
     return HashRecord(digest, phash_of_gray(small), width, height, nbytes, pack_colours(cells),
-                      _describe(rgb, gray, box))
+                      _describe(rgb, untrimmed))
 
 
-def _describe(rgb: Image.Image, gray: np.ndarray, box: tuple[float, float, float, float]) -> bytes:
+def _describe(rgb: Image.Image, untrimmed: np.ndarray | None) -> bytes:
     """The near-duplicate descriptor, computed on at most ~DESCRIBE_SIDE px (a big PNG is reduced)."""
-    factor = -(-max(gray.shape) // DESCRIBE_SIDE)  # ceil
+    factor = -(-max(rgb.size) // DESCRIBE_SIDE)  # ceil
     if factor > 1:
         rgb = rgb.reduce(factor)
-        gray = _gray(rgb)
-        box = tuple(v / factor for v in box)
-    # Whole pixels inside the box: a pixel the cut runs through blends pad and picture.
-    left, top = math.ceil(box[0]), math.ceil(box[1])
-    right = max(left + 1, min(math.floor(box[2]), gray.shape[1]))
-    bottom = max(top + 1, min(math.floor(box[3]), gray.shape[0]))
-    return describe(gray, (left, top, right, bottom), np.asarray(rgb)[top:bottom, left:right])
+        if untrimmed is not None:
+            untrimmed = np.asarray(Image.fromarray(untrimmed).reduce(factor))
+    return describe(_gray(rgb), np.asarray(rgb), untrimmed)
 
 
 def phash_bytes(data: bytes, *, trim: bool = True, draft: bool = True) -> int:

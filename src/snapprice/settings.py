@@ -40,7 +40,7 @@ class CatalogSettings(_Section):
 
 
 class DedupeSettings(_Section):
-    threshold: int = Field(6, ge=0, le=32)
+    threshold: int = Field(14, ge=0, le=32)  # dedupe.DEFAULT_THRESHOLD
     workers: int = Field(0, ge=0)  # 0: every core
     max_image_bytes: int = Field(25_000_000, gt=0)
     max_pixels: int = Field(60_000_000, gt=0)
