@@ -174,8 +174,12 @@ _LISTING_INSERT = """
     SELECT s.platform, s.item_id, s.title, s.shop, s.url, s.pic_url, :at, :at, :run, :run
     FROM snapprice_stage AS s
 """
-_ex = {"n": "excluded", "at": "excluded.last_seen", "run": "excluded.last_run_id"}
-_st = {"n": "s", "at": "CAST(:at AS timestamptz)", "run": "CAST(:run AS bigint)"}
+# The rules filled in for an upsert (the row proposed for insertion) and for the stage.
+_LISTING_SET_EXCLUDED = _LISTING_SET.format(n="excluded", at="excluded.last_seen", run="excluded.last_run_id")
+_LISTING_CHANGED_EXCLUDED = _LISTING_CHANGED.format(n="excluded", at="excluded.last_seen",
+                                                    run="excluded.last_run_id")
+_LISTING_SET_STAGED = _LISTING_SET.format(n="s", at="CAST(:at AS timestamptz)", run="CAST(:run AS bigint)")
+_LISTING_CHANGED_STAGED = _LISTING_CHANGED.format(n="s", at="CAST(:at AS timestamptz)", run="CAST(:run AS bigint)")
 # Fast path: new listings by plain INSERT (no speculative insertion per row), existing
 # ones by UPDATE. Both see the snapshot taken before the statement, so the UPDATE only
 # touches rows that were there; a listing another loader adds meanwhile is a unique
@@ -184,16 +188,16 @@ _LISTINGS_FAST = f"""
 WITH new AS ({_LISTING_INSERT}
     WHERE NOT EXISTS (SELECT 1 FROM listing AS o WHERE o.platform = s.platform AND o.item_id = s.item_id)
     RETURNING 1),
-old AS (UPDATE listing AS l SET {_LISTING_SET.format(**_st)}
+old AS (UPDATE listing AS l SET {_LISTING_SET_STAGED}
     FROM snapprice_stage AS s
-    WHERE l.platform = s.platform AND l.item_id = s.item_id AND {_LISTING_CHANGED.format(**_st)}
+    WHERE l.platform = s.platform AND l.item_id = s.item_id AND {_LISTING_CHANGED_STAGED}
     RETURNING 1)
 SELECT (SELECT count(*) FROM new) + (SELECT count(*) FROM old)
 """
 _LISTINGS_UPSERT = f"""
 WITH up AS ({_LISTING_INSERT}
-    ON CONFLICT (platform, item_id) DO UPDATE SET {_LISTING_SET.format(**_ex)}
-    WHERE {_LISTING_CHANGED.format(**_ex)}
+    ON CONFLICT (platform, item_id) DO UPDATE SET {_LISTING_SET_EXCLUDED}
+    WHERE {_LISTING_CHANGED_EXCLUDED}
     RETURNING 1)
 SELECT count(*) FROM up
 """
@@ -213,6 +217,10 @@ _MATCH_CHANGED = """
     (greatest(m.best_score, {n}.best_score), least(m.best_rank, {n}.best_rank), {n}.last_rank,
      {n}.last_run_id, greatest(m.last_seen, {n}.last_seen))
 """
+_MATCH_SET_NEW = _MATCH_SET.format(n="x")
+_MATCH_CHANGED_NEW = _MATCH_CHANGED.format(n="x")
+_MATCH_SET_EXCLUDED = _MATCH_SET.format(n="excluded")
+_MATCH_CHANGED_EXCLUDED = _MATCH_CHANGED.format(n="excluded")
 _MATCH_COLUMNS = (
     "sku, listing_id, best_score, best_rank, last_rank, times_seen, first_run_id, last_run_id, first_seen, last_seen"
 )
@@ -244,15 +252,15 @@ _MATCHES_FAST = f"""
 new AS (INSERT INTO match ({_MATCH_COLUMNS}) SELECT * FROM x
     WHERE NOT EXISTS (SELECT 1 FROM match AS o WHERE o.sku = x.sku AND o.listing_id = x.listing_id)
     RETURNING 1),
-old AS (UPDATE match AS m SET {_MATCH_SET.format(n="x")}
-    FROM x WHERE m.sku = x.sku AND m.listing_id = x.listing_id AND {_MATCH_CHANGED.format(n="x")}
+old AS (UPDATE match AS m SET {_MATCH_SET_NEW}
+    FROM x WHERE m.sku = x.sku AND m.listing_id = x.listing_id AND {_MATCH_CHANGED_NEW}
     RETURNING 1),
 matched AS (SELECT 1 FROM new UNION ALL SELECT 1 FROM old)
 """
 _MATCHES_UPSERT = f"""
 matched AS (INSERT INTO match AS m ({_MATCH_COLUMNS}) SELECT * FROM x
-    ON CONFLICT (sku, listing_id) DO UPDATE SET {_MATCH_SET.format(n="excluded")}
-    WHERE {_MATCH_CHANGED.format(n="excluded")}
+    ON CONFLICT (sku, listing_id) DO UPDATE SET {_MATCH_SET_EXCLUDED}
+    WHERE {_MATCH_CHANGED_EXCLUDED}
     RETURNING 1)
 """
 _UPDATE_EXISTING = """
