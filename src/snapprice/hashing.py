@@ -327,17 +327,18 @@ def hash_image(source: ImageSource, digest: str = "", *, trim: bool = True,
         small = np.asarray(Image.fromarray(gray).resize((HASH_SIDE, HASH_SIDE), Image.Resampling.LANCZOS))
     cells = rgb.resize((GRID, GRID), Image.Resampling.BOX).tobytes()
     return HashRecord(digest, phash_of_gray(small), width, height, nbytes, pack_colours(cells),
-                      _describe(rgb, untrimmed))
+                      _describe(rgb, gray, untrimmed))
 
 
-def _describe(rgb: Image.Image, untrimmed: np.ndarray | None) -> bytes:
+def _describe(rgb: Image.Image, gray: np.ndarray, untrimmed: np.ndarray | None) -> bytes:
     """The near-duplicate descriptor, computed on at most ~DESCRIBE_SIDE px (a big PNG is reduced)."""
     factor = -(-max(rgb.size) // DESCRIBE_SIDE)  # ceil
     if factor > 1:
         rgb = rgb.reduce(factor)
+        gray = _gray(rgb)
         if untrimmed is not None:
             untrimmed = np.asarray(Image.fromarray(untrimmed).reduce(factor))
-    return describe(_gray(rgb), np.asarray(rgb), untrimmed)
+    return describe(gray, np.asarray(rgb), untrimmed)
 
 
 def phash_bytes(data: bytes, *, trim: bool = True, draft: bool = True) -> int:
