@@ -12,6 +12,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
+from snapprice import runstages, searching
 from snapprice.sandbox import SandboxConfig, start_in_thread
 from snapprice.sandbox.catalogs import generate_catalog
 from tests.conftest import DATA_TABLES
@@ -49,7 +50,7 @@ def _calls(base_url):
     return p.get("gateway", {}).get("calls", 0), p.get("upload", {}).get("calls", 0)
 
 
-def _killed_run(config, kind, rng, n_images, n_tasks):
+def _killed_run(config, kind, rng, n_images, n_tasks, search_seconds):
     """Start the runner, SIGKILL it at the trial's moment; (run_id, where it died)."""
     args = []
     if kind == "hash":
@@ -66,7 +67,9 @@ def _killed_run(config, kind, rng, n_images, n_tasks):
             if line.startswith("run "):
                 run_id = int(line.split()[1])
             if kind == "time" and line.startswith("stage search"):
-                time.sleep(rng.uniform(0.0, 1.2))
+                # Within the first 60 % of the stage as the uninterrupted run took it: a
+                # later kill may land after the run finished (then there is nothing to resume).
+                time.sleep(rng.uniform(0.0, 0.6 * search_seconds))
                 os.kill(proc.pid, signal.SIGKILL)
                 break
         proc.wait(60)
@@ -91,16 +94,22 @@ def world(engine, database_url, tmp_path_factory):
                               platforms=[PlatformCfg(p, qps=40) for p in PLATFORMS])
         settings = settings_for(config)
         _truncate(engine)
-        result = run_pipeline(engine, settings, catalog.csv_path)
+        # run_pipeline's stages, with the search stage timed (where the "time" trials kill).
+        run_id = runstages.start_run(engine, settings, kind="manual", catalog=str(catalog.csv_path))
+        runstages.ingest(engine, settings, run_id, catalog.csv_path)
+        started = time.monotonic()
+        searching.execute_searches(engine, settings, run_id)
+        search_seconds = time.monotonic() - started
+        result = runstages.close_run(engine, run_id)
         assert result["status"] == "succeeded", result
         baseline = dump_tables(engine)
         n_tasks = one(engine, "SELECT count(*) FROM search_task")
         assert n_tasks > 20 and baseline["price_snapshot"]
-        yield sb, catalog, config, settings, baseline, n_tasks, result["n_images"]
+        yield sb, catalog, config, settings, baseline, n_tasks, result["n_images"], search_seconds
 
 
 def _resume_and_compare(engine, world, run_id, where):
-    sb, catalog, _, settings, baseline, n_tasks, _ = world
+    sb, catalog, _, settings, baseline, n_tasks, _, _ = world
     result = run_pipeline(engine, settings, catalog.csv_path, resume_run=run_id)
     searches, uploads = _calls(sb.base_url)
     assert result["status"] == "succeeded" and result["run_id"] == run_id, result
@@ -113,14 +122,14 @@ def _resume_and_compare(engine, world, run_id, where):
 
 
 def test_killed_runs_resume_to_the_uninterrupted_tables(engine, world):
-    sb, _, config, _, baseline, n_tasks, n_images = world
+    sb, _, config, _, baseline, n_tasks, n_images, search_seconds = world
     seed = int(os.environ.get("SNAPPRICE_TRIAL_SEED", time.time_ns() % 100_000))
     rng = random.Random(seed)
     report = []
     for kind in TRIALS:
         _truncate(engine)
         sandbox_reset(sb.base_url)
-        run_id, where, code = _killed_run(config, kind, rng, n_images, n_tasks)
+        run_id, where, code = _killed_run(config, kind, rng, n_images, n_tasks, search_seconds)
         assert code == -signal.SIGKILL, f"the runner was not killed ({where}): exit {code}"
         assert one(engine, "SELECT status FROM run WHERE run_id = :r", r=run_id) == "running"
         done_before = one(engine, "SELECT count(*) FROM search_task WHERE status = 'done'")
@@ -129,14 +138,15 @@ def test_killed_runs_resume_to_the_uninterrupted_tables(engine, world):
         report.append(f"{where}: {done_before}/{n_tasks} done at the kill, "
                       f"{searches_before} calls before, {repeated} repeated")
     rows = sum(len(v) for v in baseline.values())
-    print(f"\nkill and resume (seed {seed}): {len(TRIALS)} SIGKILL trials, each resumed to the "
+    print(f"\nkill and resume (seed {seed}, search stage {search_seconds:.2f} s): {len(TRIALS)} SIGKILL "
+          "trials, each resumed to the "
           f"{rows} rows of the uninterrupted run ({len(baseline['price_snapshot'])} snapshots); "
           f"repeated search calls at most {IN_FLIGHT} (in flight):\n  " + "\n  ".join(report))
 
 
 def test_cli_run_killed_mid_search_resumes(engine, world, tmp_path):
     """The same through the real CLI (Prefect flow in a subprocess), resumed by the stages."""
-    sb, _, config, _, _, n_tasks, _ = world
+    sb, _, config, _, _, n_tasks, _, _ = world
     _truncate(engine)
     sandbox_reset(sb.base_url)
     env = runner_env({"SNAPPRICE_CONFIG": str(config), "PREFECT_HOME": str(tmp_path / "ph"),
