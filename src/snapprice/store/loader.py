@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from snapprice.models import ListingSnapshot, Reject
 
+_ZERO = Decimal(0)
 MAX_PRICE = Decimal("100000000")  # 1e8 in major units: anything above is a parsing accident
 MAX_SALES = 10**12
 
@@ -66,7 +67,11 @@ def validate_snapshot(s: ListingSnapshot) -> str | None:
     if not s.platform or not s.item_id:
         return "missing platform or item id"
     for name in _PRICE_COLUMNS:
-        problem = _check_price(name, getattr(s, name))
+        value = getattr(s, name)
+        # The common case inline (decimals from normalize): a call per price costs more.
+        if value is None or (type(value) is Decimal and value.is_finite() and _ZERO <= value <= MAX_PRICE):
+            continue
+        problem = _check_price(name, value)
         if problem:
             return problem
     if s.price_low is None and s.promo_price is None:
