@@ -51,7 +51,7 @@ def _print_summary(console: Console, result: DedupeResult, threshold: int) -> No
     console.print(f"rejects         {s.rejects}")
     for (stage, reason), n in sorted(Counter((r.stage, r.reason) for r in result.rejects).items()):
         console.print(f"  {stage}/{reason}: {n}")
-    console.print(f"groups          {s.groups} (Hamming ≤ {threshold})")
+    console.print(f"groups          {s.groups} (pHash candidates within {threshold} bits, verified)")
     console.print(f"searches saved  {s.searches_saved} per platform")
 
 
@@ -97,7 +97,8 @@ def dedupe(
     ctx: typer.Context,
     catalog: Annotated[Path, typer.Argument(help="CSV, Parquet, JSONL file or a folder of images.")],
     threshold: Annotated[int | None, typer.Option(
-        "--threshold", min=0, max=32, help="Max Hamming distance (default: config dedupe.threshold).")] = None,
+        "--threshold", min=0, max=32,
+        help="pHash Hamming radius for candidate pairs, then verified on thumbnails (default: config).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Machine-readable result on stdout.")] = False,
     workers: Annotated[int, typer.Option("--workers", min=0, help="Hashing processes (0: every core).")] = 0,
 ) -> None:
