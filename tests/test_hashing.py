@@ -211,3 +211,28 @@ def test_big_non_jpeg_gets_its_descriptor_from_a_reduced_copy() -> None:
     assert png.dup is not None and len(png.dup) == DESC_BYTES
     feats = unpack([png.dup, jpg.dup])  # the PNG at full size, the JPEG as a 1/8 draft
     assert hamming(int(feats.full[0]), int(feats.full[1])) <= 4
+
+
+def test_plain_jpegs_decode_like_pillows_draft(monkeypatch: pytest.MonkeyPatch) -> None:
+    """JPEGs without EXIF skip Pillow's decoder (simplejpeg, same libjpeg-turbo): same records."""
+    im = _photo(8, (820, 600))
+    datas = [_encode(im, quality=85), _encode(im.convert("L"), quality=85),
+             _encode(im, quality=70, progressive=True), _encode(im.resize((60, 44)), quality=90),
+             _encode(im.resize((511, 700)), quality=80)]
+    fast = [hash_image(d) for d in datas]
+    monkeypatch.setattr("snapprice.hashing._decode_plain_jpeg", lambda data, side: None)
+    assert [hash_image(d) for d in datas] == fast
+
+
+def test_fast_jpeg_path_is_taken_and_exif_goes_to_pillow(monkeypatch: pytest.MonkeyPatch) -> None:
+    from snapprice import hashing
+
+    taken = []
+    real = hashing._decode_plain_jpeg
+    monkeypatch.setattr(hashing, "_decode_plain_jpeg", lambda data, side: taken.append(real(data, side)) or taken[-1])
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    hash_image(_encode(_photo(9), quality=90))
+    hash_image(_encode(_photo(9), quality=90, exif=exif.tobytes()))
+    hash_image(_encode(_photo(9).convert("CMYK"), quality=90))
+    assert [t is not None for t in taken] == [True, False, False]
