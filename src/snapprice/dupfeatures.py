@@ -10,8 +10,9 @@ trimmed differently, and cannot tell apart products of one template. Per image w
 - ``windows``: the same over 9 windows covering 92 % of each side (anchored at start,
   centre, end): a crop of this image finds it by its ``full`` hash;
 - ``thumb``: the trimmed image's mean colours on an 8×8 grid (RGB, 192 bytes), the
-  verification descriptor (``verify_pairs``): luminance correlation at the best of 49 small
-  crop alignments, and the chromaticity difference over the inner 6×6 cells there.
+  verification descriptor (``verify_pairs``): luminance correlation at the best of 49
+  crop alignments (whole side or an 80 %/90 % window per axis), and the chromaticity
+  difference over the inner 6×6 cells there.
 
 Pure functions over numpy arrays; the decoding stays in ``hashing``.
 
@@ -38,6 +39,11 @@ NCC_MIN = 0.6  # luminance correlation below this: different pictures
 CHROMA_TOLERANCE = 0.065  # mean |Δ chromaticity| over bright inner cells (sweep: docs/dedupe.md)
 DARK = 24  # mean channel value below which a cell's colour is noise
 DAMPING = 8.0
+# Side shares of the windows tried per axis when aligning two thumbnails (at start, centre,
+# end). Two copies trimmed differently (a plain backdrop cut by one, not the other) differ by
+# 10–30 % of a side: 80 %/90 % windows lift sandbox recall 0.863 → 0.912 and transformed-set
+# recall 0.957 → 0.968 over 92 %/96 % at the same cost, precision unchanged (docs/dedupe.md).
+ALIGN_WINDOWS = (0.8, 0.9)
 
 _N = np.arange(32)
 _DCT = np.cos(np.pi * np.arange(8)[:, None] * (2 * _N[None, :] + 1) / 64)
@@ -120,9 +126,9 @@ def unpack(descs: Sequence[bytes | None]) -> Features:
 
 
 def _alignment_spans() -> np.ndarray:
-    """Area matrices of the spans tried per axis: whole side, then 92 % and 96 % windows."""
+    """Area matrices of the spans tried per axis: the whole side, then ALIGN_WINDOWS windows."""
     spans = [(0.0, 1.0)]
-    for s in (0.92, 0.96):
+    for s in ALIGN_WINDOWS:
         spans += [(0.0, s), ((1 - s) / 2, (1 + s) / 2), (1 - s, 1.0)]
     return np.array([_area(THUMB, lo, hi, THUMB) for lo, hi in spans], dtype=np.float32)
 
