@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, ImageDraw
 
+from snapprice import hashing
 from snapprice.errors import ImageRejected
 from snapprice.hashing import (
     HashRecord,
@@ -104,6 +105,42 @@ def test_product_on_plain_background_is_not_cut_to_the_object() -> None:
     im.paste(_photo(4, (120, 160)), (100, 120))
     rec = hash_image(_encode(im, "PNG"))
     assert rec.phash == phash_bytes(_encode(im, "PNG"), trim=False)
+
+
+@pytest.mark.parametrize("side", [100, 256, 400])
+def test_rounded_panel_is_cut_alike_at_every_scale(side: int) -> None:
+    # A panel on a plain backdrop: its rounded corners make the first lines past the backdrop
+    # mostly backdrop, and how many lines that takes depends on the scale.
+    im = Image.new("L", (400, 400), 236)
+    ImageDraw.Draw(im).rounded_rectangle((80, 90, 304, 314), radius=24, fill=60)
+    gray = np.asarray(im.resize((side, side), Image.Resampling.BOX))
+    box = np.array(hashing._trim_box(gray)) / side
+    assert np.abs(box - np.array([80, 90, 305, 315]) / 400).max() <= 0.02
+
+
+def _sky(levels: np.ndarray) -> np.ndarray:
+    """100 × 100: a band of rows with the given grey levels over a busy picture."""
+    rng = np.random.default_rng(0)
+    gray = rng.integers(0, 256, (100, 100)).astype(np.uint8)
+    gray[: levels.size] = levels.astype(np.uint8)[:, None]
+    return gray
+
+
+@pytest.mark.parametrize(
+    ("gray", "box"),
+    [
+        (_sky(np.linspace(80, 130, 50)), (0, 0, 100, 100)),  # smooth gradient: never sliced
+        (_sky(80 + 7 * (np.arange(48) // 4)), (0, 0, 100, 100)),  # the same, quantised by JPEG
+        (_sky(np.r_[np.full(6, 255), np.full(20, 248)]), (0, 26, 100, 100)),  # pad, backdrop: a step
+        (_sky(np.full(20, 200)), (0, 20, 100, 100)),  # a flat letterbox
+    ],
+)
+def test_gradients_are_not_taken_for_pads(gray: np.ndarray, box: tuple[int, int, int, int]) -> None:
+    assert hashing._trim_box(gray) == box
+    padded = np.full((120, 120), 255, np.uint8)
+    padded[10:110, 10:110] = gray
+    if gray[0, 0] != 255:  # a white pad around it comes off, the rest as without it
+        assert hashing._trim_box(padded) == (10, 10 + box[1], 110, 110)
 
 
 @pytest.mark.parametrize(

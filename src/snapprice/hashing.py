@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import io
+import math
 import os
 import threading
 import warnings
@@ -44,7 +45,7 @@ from snapprice.errors import ImageRejected
 
 # Bump when the bits of phash or colour change for the same image (trimming, colour
 # packing): cached records of another version must be recomputed, not compared.
-HASH_VERSION = 4
+HASH_VERSION = 5
 CACHE_CHUNK = 4096  # images hashed between two writes to the hash cache
 HASH_SIDE = 32  # imagehash: hash_size 8 × highfreq_factor 4
 DRAFT_SIDE = 64  # smallest side asked of libjpeg; 800 px JPEGs decode at 1/8 (100 px)
@@ -54,6 +55,9 @@ TRIM_MAX_OUTLIERS = 0.02  # share of a border line allowed to be off (dust, ring
 TRIM_EDGE = 0.5  # share of the line after a band that must differ: a pad's sharp edge
 TRIM_MAX_SHARE = 0.3  # a band deeper than this share of the side is picture, not pad
 TRIM_PASSES = 3
+TRIM_LOOK = 0.04  # share of the side searched past a band for its edge (rounded corners, blur)
+TRIM_DRIFT = 5  # grey levels a band may drift inside the tolerance before it may be a gradient
+TRIM_STEP = 0.6  # a drift is a step (pad, then backdrop) when two lines make this share of it
 _EXIF = b"Exif\x00\x00"  # an APP1 EXIF block: orientation may turn the picture (Pillow's path)
 _EXIF_SCAN = 1 << 16  # bytes of a JPEG searched for it (EXIF sits in the header)
 TRIM_SAMPLES = 128  # pixels looked at per border line, at most
@@ -234,18 +238,47 @@ def _band(lines: np.ndarray) -> int:
     far = _FAR[int(middle[outer.size // 2])]  # which grey levels are off the border colour
     if np.count_nonzero(far[outer]) > TRIM_MAX_OUTLIERS * outer.size:
         return 0  # the common case, decided from one line: no band on this side
-    # Only lines a pad may cover, plus two to see its edge.
-    near = lines[: int(TRIM_MAX_SHARE * lines.shape[0]) + 2, ::step]
+    # Only lines a pad may cover, plus the lines past it where its edge is looked for: as a share
+    # of the side, so that a copy at another scale sees the same edge (a rounded corner covers
+    # a growing part of the first lines; at 1/8 scale the edge line blends pad and picture).
+    extra = max(2, math.ceil(TRIM_LOOK * lines.shape[0]))
+    near = lines[: int(TRIM_MAX_SHARE * lines.shape[0]) + extra, ::step]
     off = np.count_nonzero(far[near], axis=1) / outer.size
     inside = np.flatnonzero(off > TRIM_MAX_OUTLIERS)
     if inside.size == 0:
         return 0
     depth = int(inside[0])
-    # At 1/8 scale the edge line may blend pad and picture: look one line further.
-    edge = off[depth:depth + 2].max()
-    if edge < TRIM_EDGE or depth > TRIM_MAX_SHARE * lines.shape[0]:
+    edge = depth + int(np.argmax(off[depth:depth + extra]))
+    if off[edge] < TRIM_EDGE or depth > TRIM_MAX_SHARE * lines.shape[0]:
+        return 0
+    if depth > 3 and _gradual(near[:depth], int(middle[outer.size // 2]), near[edge], far):
         return 0
     return depth
+
+
+def _gradual(band: np.ndarray, colour: int, edge: np.ndarray, far: np.ndarray) -> bool:
+    """Whether a band of this border colour is a smooth gradient (sky, vignette) that the
+    tolerance sliced, not a pad.
+
+    A gradient drifts line by line and goes on past the "edge" in steps no bigger than its
+    drift, so where it is cut depends on scale and JPEG noise; a pad (or a pad then a plain
+    backdrop) is flat with at most a sharp step, and its edge steps further than it drifts.
+    """
+    band = band[:-1]  # the last line may blend the edge
+    half = band.shape[1] // 2
+    tail = band[-max(3, band.shape[0] // 4):].copy()  # where the band ends up
+    tail.partition(half, axis=1)
+    end = int(np.sort(tail[:, half])[tail.shape[0] // 2])
+    drift = abs(end - colour)
+    if drift <= TRIM_DRIFT:
+        return False  # the common case: a flat pad
+    band = band.copy()
+    band.partition(half, axis=1)
+    levels = band[:, half].astype(int)  # line medians
+    if np.abs(levels[2:] - levels[:-2]).max() < TRIM_STEP * drift:
+        return True  # no sharp step inside: a gradient
+    beyond = edge[far[edge]]
+    return beyond.size > 0 and abs(int(np.median(beyond)) - end) <= drift  # a staircase goes on
 
 
 def _trim_box(gray: np.ndarray) -> tuple[int, int, int, int]:
