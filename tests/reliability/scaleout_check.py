@@ -170,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         refused = {c: n for g in stats["protocols"].values() for c, n in g["refused"].items()}
         total = sum(g["calls"] for g in stats["protocols"].values())
         budget = QPS * len(PLATFORMS)
-        if max(per_second) > budget + 1 or refused or dup:
+        # +1 per platform: a call on a second's boundary (see test_concurrency).
+        if max(per_second) > budget + len(PLATFORMS) or refused or dup:
             failures.append(f"busiest second {max(per_second)} > {budget}, refused {refused}, dup {dup}")
         engine.dispose()
     print(f"scale-out: Prefect server up in {t_server:.1f} s; 2 process workers on pool {POOL!r}; "
