@@ -31,22 +31,23 @@ from functools import lru_cache
 
 import numpy as np
 
+from snapprice.colour import CHROMA_DAMPING, DARK
+
 WINDOW = 0.92  # side share of a crop window: crops of 3–10 % per axis land within ~4 %
 THUMB = 8  # thumbnail cells per side
 N_HASHES = 11  # full, untrimmed, 9 windows
 DESC_BYTES = 8 * N_HASHES + THUMB * THUMB * 3
 NCC_MIN = 0.6  # luminance correlation below this: different pictures
 CHROMA_TOLERANCE = 0.065  # mean |Δ chromaticity| over bright inner cells (sweep: docs/dedupe.md)
-DARK = 24  # mean channel value below which a cell's colour is noise
-DAMPING = 8.0
 # Side shares of the windows tried per axis when aligning two thumbnails (at start, centre,
 # end). Two copies trimmed differently (a plain backdrop cut by one, not the other) differ by
 # 10–30 % of a side: 80 %/90 % windows lift sandbox recall 0.863 → 0.912 and transformed-set
 # recall 0.957 → 0.968 over 92 %/96 % at the same cost, precision unchanged (docs/dedupe.md).
 ALIGN_WINDOWS = (0.8, 0.9)
 
-_N = np.arange(32)
-_DCT = np.cos(np.pi * np.arange(8)[:, None] * (2 * _N[None, :] + 1) / 64)
+# Unnormalised DCT-II basis rows 0..7 over 32 samples (scipy.fftpack.dct's convention up to
+# a factor 2, which the median comparison ignores): pHash's low frequencies.
+DCT_LOW = np.cos(np.pi * np.arange(8)[:, None] * (2 * np.arange(32)[None, :] + 1) / 64)
 _SPANS = ((0.0, WINDOW), ((1 - WINDOW) / 2, (1 + WINDOW) / 2), (1 - WINDOW, 1.0))
 
 
@@ -63,11 +64,12 @@ def _area(n: int, lo: float, hi: float, m: int) -> np.ndarray:
 
 @lru_cache(maxsize=4096)
 def _dct_rows(n: int, spans: tuple[tuple[float, float], ...]) -> np.ndarray:
-    return np.concatenate([_DCT @ _area(n, lo, hi, 32) for lo, hi in spans]).astype(np.float32)
+    return np.concatenate([DCT_LOW @ _area(n, lo, hi, 32) for lo, hi in spans]).astype(np.float32)
 
 
-def _bits(low: np.ndarray) -> np.ndarray:
-    """(k, 64) low frequencies → k hashes (bit set: above the median), first bit MSB."""
+def median_bits(low: np.ndarray) -> np.ndarray:
+    """(k, 64) low frequencies → k hashes (bit set: above the median), first bit MSB: pHash's
+    bits (``hashing.phash_of_gray`` uses it too)."""
     mid = np.partition(low, (31, 32), axis=1)
     med = (mid[:, 31:32] + mid[:, 32:33]) / 2
     return np.packbits(low > med, axis=1).view(">u8")[:, 0].astype(np.uint64)
@@ -94,7 +96,7 @@ def describe(gray: np.ndarray, rgb: np.ndarray, untrimmed: np.ndarray | None = N
     low = _low(trimmed, _ALL_SPANS)  # the whole image and the 9 windows in one product
     full = low[0, 0].reshape(1, 64)
     before = full if untrimmed is None else _low(untrimmed, ((0.0, 1.0),)).reshape(1, 64)
-    hashes = _bits(np.concatenate([full, before, low[1:, 1:].reshape(9, 64)]))
+    hashes = median_bits(np.concatenate([full, before, low[1:, 1:].reshape(9, 64)]))
     h, w = rgb.shape[:2]
     rows = (_area(h, 0.0, 1.0, THUMB) @ rgb.reshape(h, w * 3).astype(np.float32)).reshape(THUMB, w, 3)
     thumb = rows.transpose(0, 2, 1).reshape(THUMB * 3, w) @ _area(w, 0.0, 1.0, THUMB).T  # (8·3, 8)
@@ -190,8 +192,8 @@ def _chroma_diff(x: np.ndarray, y: np.ndarray, at: np.ndarray) -> np.ndarray:
     ry, rx = _SPAN_MATS[at // _K], _SPAN_MATS[at % _K]
     rows = np.matmul(ry, x.reshape(p, THUMB, THUMB * 3)).reshape(p, THUMB, THUMB, 3)
     wx = np.matmul(rx[:, None], rows)  # (p, 8, 8, 3)
-    cx = (wx + DAMPING) / (wx + DAMPING).sum(axis=-1, keepdims=True)
-    cy = (y + DAMPING) / (y + DAMPING).sum(axis=-1, keepdims=True)
+    cx = (wx + CHROMA_DAMPING) / (wx + CHROMA_DAMPING).sum(axis=-1, keepdims=True)
+    cy = (y + CHROMA_DAMPING) / (y + CHROMA_DAMPING).sum(axis=-1, keepdims=True)
     both = (wx.mean(axis=-1) > DARK) & (y.mean(axis=-1) > DARK) & _INNER
     diff = np.abs(cx - cy).sum(axis=-1)
     return (diff * both).sum(axis=(1, 2)) / np.maximum(both.sum(axis=(1, 2)), 1)

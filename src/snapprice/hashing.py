@@ -40,7 +40,7 @@ from PIL import Image, ImageOps
 from threadpoolctl import threadpool_limits
 
 from snapprice.colour import GRID, pack_colours
-from snapprice.dupfeatures import describe
+from snapprice.dupfeatures import DCT_LOW, describe, median_bits
 from snapprice.errors import ImageRejected
 
 # Bump when the bits of phash or colour change for the same image (trimming, colour
@@ -67,10 +67,6 @@ _FIXED = float(1 << 22)  # Pillow's PRECISION_BITS for 8-bit resampling
 
 _LEVELS = np.arange(256)
 _FAR = np.abs(_LEVELS[:, None] - _LEVELS[None, :]) > TRIM_TOLERANCE  # [colour, level]
-_N = np.arange(HASH_SIDE)
-# Unnormalised DCT-II basis rows 0..7 (scipy.fftpack.dct's convention up to a factor 2,
-# which the median comparison ignores).
-_DCT = np.cos(np.pi * np.arange(8)[:, None] * (2 * _N[None, :] + 1) / (2 * HASH_SIDE))
 
 ImageSource = bytes | str | os.PathLike[str]
 
@@ -134,9 +130,10 @@ def phash_of_gray(gray: Image.Image | np.ndarray) -> int:
     """pHash of an 8-bit grayscale image already resized to 32×32 (imagehash's bits)."""
     if isinstance(gray, Image.Image):
         gray = np.frombuffer(gray.tobytes(), dtype=np.uint8).reshape(HASH_SIDE, HASH_SIDE)
-    low = (_DCT @ gray.astype(np.float64) @ _DCT.T).ravel()
-    mid = np.partition(low, (31, 32))
-    return int.from_bytes(np.packbits(low > (mid[31] + mid[32]) / 2).tobytes(), "big")
+    return int(median_bits((DCT_LOW @ gray.astype(np.float64) @ DCT_LOW.T).reshape(1, 64))[0])
+
+
+_LANCZOS_SUPPORT = 3.0
 
 
 def _lanczos(x: np.ndarray) -> np.ndarray:
@@ -147,30 +144,22 @@ def _lanczos(x: np.ndarray) -> np.ndarray:
     return np.where((x >= -3.0) & (x < 3.0), value, 0.0)
 
 
-def _box_filter(x: np.ndarray) -> np.ndarray:
-    return ((x > -0.5) & (x <= 0.5)).astype(np.float64)
-
-
-_FILTERS = {"lanczos": (_lanczos, 3.0), "box": (_box_filter, 0.5)}  # kernel, support
-
-
 @lru_cache(maxsize=512)
-def _weights(in_size: int, in0: float, in1: float, out_size: int, kind: str) -> np.ndarray:
-    """(out_size, in_size) matrix of Pillow's 8-bit resampling weights, as float64 integers.
+def _weights(in_size: int, in0: float, in1: float, out_size: int) -> np.ndarray:
+    """(out_size, in_size) matrix of Pillow's 8-bit LANCZOS weights, as float64 integers.
 
     Pillow's coefficients (libImaging/Resample.c: kernel over the box, normalised per
     output pixel, fixed point with 22 fraction bits), laid out densely so one pass is a
     matrix product. Integer-valued float64 products and sums stay exact (< 2**53).
     """
-    kernel, support = _FILTERS[kind]
     scale = (in1 - in0) / out_size
     filterscale = max(scale, 1.0)
-    support *= filterscale
+    support = _LANCZOS_SUPPORT * filterscale
     centers = in0 + (np.arange(out_size) + 0.5) * scale
     lo = np.maximum((centers - support + 0.5).astype(int), 0)[:, None]
     hi = np.minimum((centers + support + 0.5).astype(int), in_size)[:, None]
     x = np.arange(in_size)[None, :]
-    w = np.where((x >= lo) & (x < hi), kernel((x - centers[:, None] + 0.5) * (1.0 / filterscale)), 0.0)
+    w = np.where((x >= lo) & (x < hi), _lanczos((x - centers[:, None] + 0.5) * (1.0 / filterscale)), 0.0)
     total = w.sum(axis=1, keepdims=True)
     w = np.divide(w, total, out=w, where=total != 0.0)
     out = np.trunc(w * _FIXED + np.where(w < 0, -0.5, 0.5))
@@ -182,7 +171,7 @@ def _weights(in_size: int, in0: float, in1: float, out_size: int, kind: str) -> 
 def _plan(h: int, w: int, box: tuple[float, float, float, float], side: int) -> tuple[np.ndarray, np.ndarray, int, int]:
     """(horizontal weights transposed, vertical weights of the rows used, first row, last row)."""
     left, top, right, bottom = box
-    wx, wy = _weights(w, left, right, side, "lanczos"), _weights(h, top, bottom, side, "lanczos")
+    wx, wy = _weights(w, left, right, side), _weights(h, top, bottom, side)
     used = np.flatnonzero(wy.any(axis=0))
     first, last = int(used[0]), int(used[-1]) + 1
     return np.ascontiguousarray(wx.T), np.ascontiguousarray(wy[:, first:last]), first, last
