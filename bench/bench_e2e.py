@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import secrets
 import socket
 import subprocess
 import sys
@@ -21,12 +20,10 @@ import time
 from pathlib import Path
 
 import httpx
-import psycopg
 import sqlalchemy as sa
 
-from bench_load import server_url
-from snapprice import migrate, runstages, searching
-from snapprice.db import to_libpq
+from bench_load import scratch_database
+from snapprice import runstages, searching
 from snapprice.sandbox import SandboxConfig, build_world
 from snapprice.sandbox.catalogs import generate_catalog
 from snapprice.settings import load_settings
@@ -101,36 +98,29 @@ def main() -> None:
             w.writerow({**r, "image": f"{img_base}/{r['image']}"})
     print(f"setup: world of {products} products, {args.items}-row catalog in {time.perf_counter() - t0:.1f} s")
 
-    base, _srv = server_url()
-    name = f"snapprice_e2e_{secrets.token_hex(3)}"
-    with psycopg.connect(to_libpq(base), autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = sa.engine.make_url(base).set(database=name).render_as_string(hide_password=False)
     try:
-        migrate.upgrade(url)
-        cfg = tmp / "snapprice.toml"
-        cfg.write_text(
-            f'[database]\nurl = "{url}"\n[search]\nconcurrency = {args.concurrency}\n'
-            + "".join(
-                f'[platforms.{p}]\nprotocol = "gateway"\nbase_url = "{sandbox_url}"\nqps = {args.qps}\n'
-                'credentials = { key = "K", secret = "S" }\n' for p in platforms),
-            encoding="utf-8")
-        settings = load_settings(cfg, environ={"K": "demo-key", "S": "demo-secret"})
-        engine = sa.create_engine(url)
-        run = runstages.start_run(engine, settings, kind="manual", catalog=str(url_csv))
-        t0 = time.perf_counter()
-        ing = runstages.ingest(engine, settings, run, url_csv)
-        ingest_s = time.perf_counter() - t0
-        calls0 = httpx.get(f"{sandbox_url}/_admin/stats").json()["protocols"].get("gateway", {}).get("calls", 0)
-        t0 = time.perf_counter()
-        summary = searching.execute_searches(engine, settings, run)
-        search_s = time.perf_counter() - t0
-        stats = httpx.get(f"{sandbox_url}/_admin/stats").json()
-        result = runstages.close_run(engine, run)
-        engine.dispose()
+        with scratch_database("snapprice_e2e") as url:
+            cfg = tmp / "snapprice.toml"
+            cfg.write_text(
+                f'[database]\nurl = "{url}"\n[search]\nconcurrency = {args.concurrency}\n'
+                + "".join(
+                    f'[platforms.{p}]\nprotocol = "gateway"\nbase_url = "{sandbox_url}"\nqps = {args.qps}\n'
+                    'credentials = { key = "K", secret = "S" }\n' for p in platforms),
+                encoding="utf-8")
+            settings = load_settings(cfg, environ={"K": "demo-key", "S": "demo-secret"})
+            engine = sa.create_engine(url)
+            run = runstages.start_run(engine, settings, kind="manual", catalog=str(url_csv))
+            t0 = time.perf_counter()
+            ing = runstages.ingest(engine, settings, run, url_csv)
+            ingest_s = time.perf_counter() - t0
+            calls0 = httpx.get(f"{sandbox_url}/_admin/stats").json()["protocols"].get("gateway", {}).get("calls", 0)
+            t0 = time.perf_counter()
+            summary = searching.execute_searches(engine, settings, run)
+            search_s = time.perf_counter() - t0
+            stats = httpx.get(f"{sandbox_url}/_admin/stats").json()
+            result = runstages.close_run(engine, run)
+            engine.dispose()
     finally:
-        with psycopg.connect(to_libpq(base), autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         srv.terminate()
         sandbox_proc.terminate()
         sandbox_proc.wait(10)

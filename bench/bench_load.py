@@ -22,6 +22,8 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -91,6 +93,22 @@ def server_url() -> tuple[str, object | None]:
 
         srv = pgserver.get_server(tempfile.mkdtemp(), cleanup_mode="delete")
         return to_sqlalchemy(srv.get_uri()), srv
+
+
+@contextmanager
+def scratch_database(prefix: str) -> Iterator[str]:
+    """A migrated database of its own on the server of ``server_url()``; its URL. Dropped after."""
+    base, _srv = server_url()  # _srv: an embedded server lives as long as this block
+    name = f"{prefix}_{secrets.token_hex(3)}"
+    with psycopg.connect(to_libpq(base), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        url = sa.engine.make_url(base).set(database=name).render_as_string(hide_password=False)
+        migrate.upgrade(url)
+        yield url
+    finally:
+        with psycopg.connect(to_libpq(base), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def time_loader(engine: sa.Engine, data: list[ListingSnapshot], now: datetime, skus: list[str]) -> float:
@@ -185,13 +203,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=200_000)
     ap.add_argument("--orm-rows", type=int, default=5_000)
     args = ap.parse_args()
-    base, _srv = server_url()
-    name = f"snapprice_bench_{secrets.token_hex(3)}"
-    with psycopg.connect(to_libpq(base), autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = sa.engine.make_url(base).set(database=name).render_as_string(hide_password=False)
-    try:
-        migrate.upgrade(url)
+    with scratch_database("snapprice_bench") as url:
         engine = sa.create_engine(url)
         now = datetime.now(UTC)
         n = args.rows
@@ -214,9 +226,6 @@ def main() -> None:
         print(f"loader/copy = {copy_s / loader_s:.2f} with matches, {plain_copy_s / plain_s:.2f} without"
               "  (goal >= 0.7)")
         print(f"loader/ORM  = {(n / plain_s) / (args.orm_rows / orm_s):.1f}  (goal >= 10)")
-    finally:
-        with psycopg.connect(to_libpq(base), autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":
