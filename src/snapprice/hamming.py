@@ -43,6 +43,11 @@ def _bands(m: int) -> list[tuple[int, int]]:
     return out
 
 
+def _probe_bits(radius: int, m: int, band_bits: int | None) -> int:
+    """Differing bits probed per band: ⌊radius/m⌋ (exact), capped by ``band_bits``."""
+    return radius // m if band_bits is None else min(band_bits, radius // m)
+
+
 def _plan(n: int, radius: int, band_bits: int | None = None) -> int:
     """The band count with the least estimated work for n hashes at this radius (probing at
     most ``band_bits`` differing bits per band when given)."""
@@ -51,7 +56,7 @@ def _plan(n: int, radius: int, band_bits: int | None = None) -> int:
         width = 64 // m
         if -(-64 // m) > MAX_TABLE_BITS:
             continue
-        k = radius // m if band_bits is None else min(band_bits, radius // m)
+        k = _probe_bits(radius, m, band_bits)
         probes = m * sum(comb(width, i) for i in range(k + 1))
         candidates = n * probes * n / 2.0**width
         cost = n * probes + 4 * candidates  # a candidate costs a few passes more than a probe
@@ -67,13 +72,28 @@ def _masks(width: int, k: int) -> np.ndarray:
     return np.array(masks, dtype=np.uint32)
 
 
+def _table(vals: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Counting-sort table of band values: (count per value, start of each value's run)."""
+    counts = np.bincount(vals, minlength=1 << width).astype(np.int32)
+    starts = np.zeros(counts.size + 1, dtype=np.int64)
+    np.cumsum(counts, out=starts[1:])
+    return counts, starts
+
+
+def _hits(query: np.ndarray, counts: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (probe index, position in the sorted table) whose band value a probe asked for."""
+    cnt = counts[query]
+    hit = np.flatnonzero(cnt)
+    cnt = cnt[hit]
+    probe = np.repeat(hit, cnt)
+    return probe, np.repeat(starts[query[hit]] - np.cumsum(cnt) + cnt, cnt) + np.arange(probe.size)
+
+
 def _probe_band(hashes: np.ndarray, shift: int, width: int, k: int, radius: int,
                 threads: int) -> list[tuple[np.ndarray, np.ndarray]]:
     n = hashes.size
     vals = ((hashes >> np.uint64(shift)) & np.uint64((1 << width) - 1)).astype(np.uint32)
-    counts = np.bincount(vals, minlength=1 << width).astype(np.int32)
-    starts = np.zeros(counts.size + 1, dtype=np.int64)
-    np.cumsum(counts, out=starts[1:])
+    counts, starts = _table(vals, width)
     order = np.argsort(vals, kind="stable").astype(np.int32)
     # Probing in sorted order keeps the table reads local: v ^ mask of neighbouring sorted
     # values land in neighbouring buckets (≈ 10× fewer cache misses than input order).
@@ -83,15 +103,8 @@ def _probe_band(hashes: np.ndarray, shift: int, width: int, k: int, radius: int,
     groups = [masks[i:i + per_pass] for i in range(0, masks.size, per_pass)]
 
     def run(group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        query = (svals[None, :] ^ group[:, None]).ravel()
-        cnt = counts[query]
-        hit = np.flatnonzero(cnt)
-        if hit.size == 0:
-            return order[:0], order[:0]
-        cnt = cnt[hit]
-        src = np.repeat(order[hit % n], cnt)
-        first = np.repeat(starts[query[hit]] - np.cumsum(cnt) + cnt, cnt)
-        dst = order[first + np.arange(src.size)]
+        probe, pos = _hits((svals[None, :] ^ group[:, None]).ravel(), counts, starts)
+        src, dst = order[probe % n], order[pos]
         keep = src < dst  # each unordered pair once (the probe is symmetric)
         src, dst = src[keep], dst[keep]
         close = popcount64(hashes[src] ^ hashes[dst]) <= radius
@@ -122,7 +135,7 @@ def near_pairs(hashes: np.ndarray, radius: int, *, threads: int = 1,
         i, j = np.triu_indices(n, 1)
         return i, j
     m = _plan(n, radius, band_bits)
-    k = radius // m if band_bits is None else min(band_bits, radius // m)
+    k = _probe_bits(radius, m, band_bits)
     parts: list[tuple[np.ndarray, np.ndarray]] = []
     for shift, width in _bands(m):
         parts += _probe_band(hashes, shift, width, k, radius, threads)
@@ -168,7 +181,7 @@ def near_pairs_between(queries: np.ndarray, targets: np.ndarray, radius: int, *,
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
     m = _plan(max(nq, nt), radius, band_bits)
-    k = radius // m if band_bits is None else min(band_bits, radius // m)
+    k = _probe_bits(radius, m, band_bits)
     out_q, out_t = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
     for shift, width in _bands(m):
         mask = np.uint64((1 << width) - 1)
@@ -177,22 +190,15 @@ def near_pairs_between(queries: np.ndarray, targets: np.ndarray, radius: int, *,
         # and neighbouring queries probe neighbouring buckets, so the candidate checks read
         # memory almost in order (≈ 3× faster at 1 M queries × 9 M targets than by index).
         tsorted = targets[order]
-        tvals = ((tsorted >> np.uint64(shift)) & mask).astype(np.uint32)
-        counts = np.bincount(tvals, minlength=1 << width).astype(np.int32)
-        starts = np.zeros(counts.size + 1, dtype=np.int64)
-        np.cumsum(counts, out=starts[1:])
+        counts, starts = _table(((tsorted >> np.uint64(shift)) & mask).astype(np.uint32), width)
         qorder = np.argsort((queries >> np.uint64(shift)) & mask, kind="stable")
         qsorted = queries[qorder]
         qvals = ((qsorted >> np.uint64(shift)) & mask).astype(np.uint32)
         masks = _masks(width, k)
         per_pass = max(1, _CHUNK // nq)
         for g in range(0, masks.size, per_pass):
-            query = (qvals[None, :] ^ masks[g:g + per_pass, None]).ravel()
-            cnt = counts[query]
-            hit = np.flatnonzero(cnt)
-            cnt = cnt[hit]
-            qpos = np.repeat(hit % nq, cnt)
-            tpos = np.repeat(starts[query[hit]] - np.cumsum(cnt) + cnt, cnt) + np.arange(qpos.size)
+            probe, tpos = _hits((qvals[None, :] ^ masks[g:g + per_pass, None]).ravel(), counts, starts)
+            qpos = probe % nq
             close = popcount64(qsorted[qpos] ^ tsorted[tpos]) <= radius
             out_q.append(qorder[qpos[close]])
             out_t.append(order[tpos[close]])
