@@ -287,10 +287,6 @@ def _trim_box(gray: np.ndarray) -> tuple[int, int, int, int]:
     return left, top, right, bottom
 
 
-def _read(source: ImageSource) -> bytes:
-    return source if isinstance(source, bytes) else Path(source).read_bytes()
-
-
 def _draft_scale(width: int, height: int, side: int) -> int:
     """The 1/scale at which Pillow's ``draft`` decodes a JPEG asked for ``side`` px."""
     most = min(width // side, height // side)
@@ -316,12 +312,18 @@ def _decode_plain_jpeg(data: bytes, side: int) -> tuple[Image.Image, int, int] |
     return Image.fromarray(pixels), width, height
 
 
-def _decode(source: ImageSource, side: int) -> tuple[Image.Image, int, int, int]:
+def _read(source: ImageSource) -> bytes:
+    try:
+        return source if isinstance(source, bytes) else Path(source).read_bytes()
+    except OSError as exc:
+        raise ImageRejected("corrupt", str(exc)) from exc
+
+
+def _decode(data: bytes, side: int) -> tuple[Image.Image, int, int, int]:
     """(8-bit RGB image, upright width, upright height, nbytes); JPEGs drafted to ≥ side px."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            data = _read(source)
             fast = _decode_plain_jpeg(data, side) if side else None
             if fast is not None:
                 return fast[0], fast[1], fast[2], len(data)
@@ -354,7 +356,8 @@ def hash_image(source: ImageSource, digest: str = "", *, trim: bool = True,
 
     Raises ImageRejected("corrupt" | "pixel_bomb" | "not_an_image") when it cannot be hashed.
     """
-    rgb, width, height, nbytes = _decode(source, DRAFT_SIDE if draft else 0)
+    data = _read(source)  # once: a padded image is decoded twice
+    rgb, width, height, nbytes = _decode(data, DRAFT_SIDE if draft else 0)
     gray = _gray(rgb)
     full = (0, 0, gray.shape[1], gray.shape[0])
     box = _trim_box(gray) if trim else full
@@ -365,7 +368,7 @@ def hash_image(source: ImageSource, digest: str = "", *, trim: bool = True,
             # A pad was found on a draft: at 1/8 scale one pixel is ~1.5 % of the picture and
             # its edge line blends pad and picture. Cut it on a finer decode, then bring the
             # cut picture back to about the draft's scale (the rest is cheap there).
-            fine = _decode(source, REFINE_SIDE)[0]
+            fine = _decode(data, REFINE_SIDE)[0]
             factor = max(1, round(fine.width / rgb.width))
             rgb = fine.crop(_trim_box(_gray(fine)))
             rgb = rgb.reduce(factor) if factor > 1 else rgb
