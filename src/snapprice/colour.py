@@ -36,14 +36,18 @@ def pack_colours(rgb: bytes | Sequence[int]) -> int:
     shares of R+G+B, 7 bits each (blue is the rest), then one "too dark to tell" bit per
     cell. Brightness drops out here already.
     """
-    cells = np.frombuffer(bytes(rgb), dtype=np.uint8).reshape(-1, 3)
-    shares = _shares(cells)[:, :2]
-    value = 0
-    for i, q in enumerate(np.rint(shares.ravel() * LEVELS).astype(int).tolist()):
-        value |= q << (BITS * i)
-    for i, dark in enumerate((cells.astype(int).sum(axis=1) < 3 * DARK).tolist()):
-        value |= int(dark) << (DARK_SHIFT + i)
-    return value
+    cells = np.frombuffer(bytes(rgb), dtype=np.uint8).reshape(1, -1, 3)
+    return int(pack_colours_many(cells)[0])
+
+
+def pack_colours_many(cells: np.ndarray) -> np.ndarray:
+    """``pack_colours`` of n images at once: (n, GRID², 3) mean colours (any real dtype) →
+    (n,) int64."""
+    n = cells.shape[0]
+    shares = _shares(cells)[..., :2].reshape(n, -1)
+    quantised = np.rint(shares * LEVELS).astype(np.int64) << (BITS * np.arange(shares.shape[1], dtype=np.int64))
+    dark = (cells.astype(np.float64).sum(axis=2) < 3 * DARK).astype(np.int64)
+    return quantised.sum(axis=1) | (dark << (DARK_SHIFT + np.arange(cells.shape[1], dtype=np.int64))).sum(axis=1)
 
 
 def unpack_colours(packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

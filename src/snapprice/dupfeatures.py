@@ -2,7 +2,7 @@
 
 The 64-bit pHash alone misses crops (a 10 % crop moves 8–16 bits), images whose pads were
 trimmed differently, and cannot tell apart products of one template. Per image we keep
-(``describe``, 280 bytes in all):
+(``describe_many``, 280 bytes in all):
 
 - ``full``: a pHash of the trimmed image (area resize to 32×32, DCT, 8×8 vs median);
 - ``untrimmed``: the same of the image before trimming (equal to ``full`` when nothing was cut):
@@ -18,8 +18,8 @@ Pure functions over numpy arrays; the decoding stays in ``hashing``.
 
 Example::
 
-    >>> desc = describe(trimmed_gray, trimmed_rgb, untrimmed_gray)
-    >>> feats = unpack([desc, other_desc])
+    >>> descs = describe_many(grays, thumbnails(rgbs), [None] * len(grays))
+    >>> feats = unpack(descs)
     >>> verify_pairs(feats, np.array([0]), np.array([1]))
 """
 
@@ -76,37 +76,46 @@ def median_bits(low: np.ndarray) -> np.ndarray:
 
 
 def _low(gray: np.ndarray, spans: tuple[tuple[float, float], ...]) -> np.ndarray:
-    """(k, k, 8, 8) low frequencies of every window spans[i] (rows) × spans[j] (columns):
-    one pair of matrix products."""
-    h, w = gray.shape
+    """(b, k, k, 8, 8) low frequencies of every window spans[i] (rows) × spans[j] (columns) of
+    b images (b, h, w): one pair of matrix products."""
+    b, h, w = gray.shape
     low = _dct_rows(h, spans) @ gray.astype(np.float32) @ _dct_rows(w, spans).T
     k = len(spans)
-    return low.reshape(k, 8, k, 8).transpose(0, 2, 1, 3)
+    return low.reshape(b, k, 8, k, 8).transpose(0, 1, 3, 2, 4)
 
 
 _ALL_SPANS = ((0.0, 1.0), *_SPANS)
 
 
-def describe(gray: np.ndarray, rgb: np.ndarray, untrimmed: np.ndarray | None = None) -> bytes:
-    """The features of one image: ``gray`` the trimmed image (h×w uint8), ``rgb`` the same
-    in colour (h×w×3 uint8), ``untrimmed`` the grey image before a pad was cut (None: nothing
-    was cut). DESC_BYTES bytes.
+def thumbnails(rgb: np.ndarray) -> np.ndarray:
+    """Mean colours on a THUMB×THUMB grid of b images (b, h, w, 3 uint8): (b, 8, 8, 3) float32."""
+    b, h, w, _ = rgb.shape
+    rows = (_area(h, 0.0, 1.0, THUMB) @ rgb.reshape(b, h, w * 3).astype(np.float32)).reshape(b, THUMB, w, 3)
+    return (rows.transpose(0, 1, 3, 2) @ _area(w, 0.0, 1.0, THUMB).T).transpose(0, 1, 3, 2)
+
+
+def describe_many(gray: np.ndarray, thumbs: np.ndarray,
+                  untrimmed: Sequence[np.ndarray | None]) -> list[bytes]:
+    """The features of b images of one size: ``gray`` the trimmed images (b, h, w uint8),
+    ``thumbs`` their ``thumbnails``, ``untrimmed[i]`` image i's grey pixels before a pad
+    was cut (None: nothing was cut). DESC_BYTES bytes each.
     """
-    trimmed = gray
-    low = _low(trimmed, _ALL_SPANS)  # the whole image and the 9 windows in one product
-    full = low[0, 0].reshape(1, 64)
-    before = full if untrimmed is None else _low(untrimmed, ((0.0, 1.0),)).reshape(1, 64)
-    hashes = median_bits(np.concatenate([full, before, low[1:, 1:].reshape(9, 64)]))
-    h, w = rgb.shape[:2]
-    rows = (_area(h, 0.0, 1.0, THUMB) @ rgb.reshape(h, w * 3).astype(np.float32)).reshape(THUMB, w, 3)
-    thumb = rows.transpose(0, 2, 1).reshape(THUMB * 3, w) @ _area(w, 0.0, 1.0, THUMB).T  # (8·3, 8)
-    thumb = thumb.reshape(THUMB, 3, THUMB).transpose(0, 2, 1)
-    return hashes.astype(">u8").tobytes() + np.rint(thumb).astype(np.uint8).tobytes()
+    b = gray.shape[0]
+    low = _low(gray, _ALL_SPANS)  # the whole images and their 9 windows in one product
+    full = low[:, 0, 0].reshape(b, 1, 64)
+    before = full.copy()
+    for k, pixels in enumerate(untrimmed):
+        if pixels is not None:
+            before[k, 0] = _low(pixels[None], ((0.0, 1.0),)).reshape(64)
+    hashes = median_bits(np.concatenate([full, before, low[:, 1:, 1:].reshape(b, 9, 64)], axis=1).reshape(-1, 64))
+    packed = np.concatenate([hashes.astype(">u8").view(np.uint8).reshape(b, 8 * N_HASHES),
+                             np.rint(thumbs).astype(np.uint8).reshape(b, THUMB * THUMB * 3)], axis=1)
+    return [row.tobytes() for row in packed]
 
 
 @dataclass(frozen=True, slots=True)
 class Features:
-    """Unpacked ``describe`` output of n images (rows without a descriptor: ``ok`` False)."""
+    """Unpacked ``describe_many`` output of n images (rows without a descriptor: ``ok`` False)."""
 
     full: np.ndarray  # (n,) uint64
     untrimmed: np.ndarray  # (n,) uint64

@@ -1,9 +1,11 @@
 """Perceptual hashes of images: pHash (imagehash-compatible bits) plus a colour signal, fast.
 
 Speed comes from JPEG draft decoding (libjpeg scales by 1/2, 1/4 or 1/8 while decoding, so
-an 800×800 JPEG is decoded at 100×100), from resizing drafts with two small matrix products
-that reproduce Pillow's fixed-point LANCZOS (half the time of ``Image.resize`` there), and
-from a process pool (one BLAS thread per worker: BLAS threads only fight the pool). The bits are those of
+an 800×800 JPEG is decoded at 100×100), from batches (a worker decodes BATCH images, then
+does the array work for all same-size drafts at once: on a draft, per-call overhead was most
+of that work), from resizing drafts with matrix products that reproduce Pillow's fixed-point
+LANCZOS, and from a process pool (one BLAS thread per worker: BLAS threads only fight the
+pool). The bits are those of
 ``imagehash.phash`` on the same decoded image: ``convert("L")``, LANCZOS to 32×32, 2-D
 DCT-II, the 8×8 low frequencies compared with their median, row-major, first bit most
 significant. Draft decoding moves a few bits at most (measured in docs/dedupe.md).
@@ -25,28 +27,30 @@ import math
 import os
 import threading
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import islice
 from multiprocessing import get_context
 from multiprocessing.context import BaseContext
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 import simplejpeg
 from PIL import Image, ImageOps
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
-from snapprice.colour import GRID, pack_colours
-from snapprice.dupfeatures import DCT_LOW, describe, median_bits
+from snapprice.colour import GRID, pack_colours_many
+from snapprice.dupfeatures import DCT_LOW, THUMB, describe_many, median_bits, thumbnails
 from snapprice.errors import ImageRejected
 
 # Bump when the bits of phash or colour change for the same image (trimming, colour
 # packing): cached records of another version must be recomputed, not compared.
-HASH_VERSION = 5
+HASH_VERSION = 6
 CACHE_CHUNK = 4096  # images hashed between two writes to the hash cache
+BATCH = 32  # images a worker decodes, then hashes as one batch (same-size drafts)
 HASH_SIDE = 32  # imagehash: hash_size 8 × highfreq_factor 4
 DRAFT_SIDE = 64  # smallest side asked of libjpeg; 800 px JPEGs decode at 1/8 (100 px)
 REFINE_SIDE = 256  # a pad found on a draft is cut again on a decode this fine (1/2 for 800 px)
@@ -65,8 +69,8 @@ DESCRIBE_SIDE = 128  # the descriptor is computed on images reduced to about thi
 FAST_SIDE = 128  # images up to this side are resized by matrix products (drafts), larger by Pillow
 _FIXED = float(1 << 22)  # Pillow's PRECISION_BITS for 8-bit resampling
 
-_LEVELS = np.arange(256)
-_FAR = np.abs(_LEVELS[:, None] - _LEVELS[None, :]) > TRIM_TOLERANCE  # [colour, level]
+_LUMA = np.array([19595.0, 38470.0, 7471.0], dtype=np.float32)  # Pillow's RGB → L, 16-bit fixed point
+T = TypeVar("T")
 
 ImageSource = bytes | str | os.PathLike[str]
 
@@ -126,13 +130,6 @@ def hamming(a: int, b: int) -> int:
     return (a ^ b).bit_count()
 
 
-def phash_of_gray(gray: Image.Image | np.ndarray) -> int:
-    """pHash of an 8-bit grayscale image already resized to 32×32 (imagehash's bits)."""
-    if isinstance(gray, Image.Image):
-        gray = np.frombuffer(gray.tobytes(), dtype=np.uint8).reshape(HASH_SIDE, HASH_SIDE)
-    return int(median_bits((DCT_LOW @ gray.astype(np.float64) @ DCT_LOW.T).reshape(1, 64))[0])
-
-
 _LANCZOS_SUPPORT = 3.0
 
 
@@ -185,14 +182,14 @@ def _fixed_round(acc: np.ndarray) -> np.ndarray:
 
 
 def _shrink(gray: np.ndarray, box: tuple[float, float, float, float], side: int) -> np.ndarray:
-    """``Image.resize((side, side), LANCZOS, box=box)`` of a small 8-bit gray image, as two
-    matrix products (float64 integers 0..255 out).
+    """``Image.resize((side, side), LANCZOS, box=box)`` of small 8-bit gray images (…, h, w),
+    as two matrix products (float64 integers 0..255 out).
 
     Horizontal pass then vertical, each rounded to 8 bits as Pillow does. Pillow may take
     the passes the other way round for tall images, which moves a pixel by one level at most.
     """
-    wxt, wy, first, last = _plan(*gray.shape, box, side)
-    return _fixed_round(wy @ _fixed_round(gray[first:last].astype(np.float64) @ wxt))
+    wxt, wy, first, last = _plan(*gray.shape[-2:], box, side)
+    return _fixed_round(wy @ _fixed_round(gray[..., first:last, :].astype(np.float64) @ wxt))
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
@@ -213,39 +210,68 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
-def _band(lines: np.ndarray) -> int:
-    """Lines (outermost first) to cut: a uniform band that ends at a sharp full-width edge.
+def _far(lines: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """Per line of b images' lines (b, …, n), how many pixels are off that image's ``colour``
+    by more than TRIM_TOLERANCE."""
+    level = colour.astype(np.int16).reshape(-1, *(1,) * (lines.ndim - 1))
+    return np.count_nonzero(np.abs(lines.astype(np.int16) - level) > TRIM_TOLERANCE, axis=-1)
+
+
+def _outer(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For b border lines (b, n: the outermost line of a side of b images): (each line's
+    median grey level, whether it is uniform: at most TRIM_MAX_OUTLIERS of it off that level).
+    Long lines (finer decodes) are sampled."""
+    outer = lines[:, ::max(1, lines.shape[1] // TRIM_SAMPLES)]
+    half = outer.shape[1] // 2
+    middle = np.partition(outer, half, axis=1)[:, half]  # np.median: 5× slower
+    return middle, _far(outer, middle) <= TRIM_MAX_OUTLIERS * outer.shape[1]
+
+
+def _cuts(gray: np.ndarray) -> np.ndarray:
+    """(b, 4) lines to cut (top, bottom, left, right) from b images of one size (b, h, w), by
+    one pass of ``_bands`` over each side of the whole batch."""
+    b, h, w = gray.shape
+    if min(h, w) < 16:
+        return np.zeros((b, 4), dtype=np.intp)
+    across = gray.transpose(0, 2, 1)
+    return np.stack([_bands(gray), _bands(gray[:, ::-1]), _bands(across), _bands(across[:, ::-1])], axis=1)
+
+
+def _bands(lines: np.ndarray) -> np.ndarray:
+    """For b images' lines (b, lines, pixels; outermost first): how many to cut, a uniform
+    band that ends at a sharp full-width edge.
 
     A pad or letterbox ends where the picture starts across the whole side; a plain
     background around an object does not (the object covers part of a line), so product
     shots are not cut down to their object, which a watermark or a shadow would move.
     """
-    step = max(1, lines.shape[1] // TRIM_SAMPLES)  # long lines (finer decodes): sampled
-    outer = lines[0, ::step]
-    middle = outer.copy()
-    middle.partition(outer.size // 2)  # np.median: 5× slower
-    far = _FAR[int(middle[outer.size // 2])]  # which grey levels are off the border colour
-    if np.count_nonzero(far[outer]) > TRIM_MAX_OUTLIERS * outer.size:
-        return 0  # the common case, decided from one line: no band on this side
+    b, n, _ = lines.shape
+    depths = np.zeros(b, dtype=np.intp)
+    middle, uniform = _outer(lines[:, 0])
+    todo = np.flatnonzero(uniform)  # the others decided from one line: no band on this side
+    if todo.size == 0:
+        return depths
+    colour = middle[todo]
     # Only lines a pad may cover, plus the lines past it where its edge is looked for: as a share
     # of the side, so that a copy at another scale sees the same edge (a rounded corner covers
     # a growing part of the first lines; at 1/8 scale the edge line blends pad and picture).
-    extra = max(2, math.ceil(TRIM_LOOK * lines.shape[0]))
-    near = lines[: int(TRIM_MAX_SHARE * lines.shape[0]) + extra, ::step]
-    off = np.count_nonzero(far[near], axis=1) / outer.size
-    inside = np.flatnonzero(off > TRIM_MAX_OUTLIERS)
-    if inside.size == 0:
-        return 0
-    depth = int(inside[0])
-    edge = depth + int(np.argmax(off[depth:depth + extra]))
-    if off[edge] < TRIM_EDGE or depth > TRIM_MAX_SHARE * lines.shape[0]:
-        return 0
-    if depth > 3 and _gradual(near[:depth], int(middle[outer.size // 2]), near[edge], far):
-        return 0
-    return depth
+    extra = max(2, math.ceil(TRIM_LOOK * n))
+    near = lines[todo, : int(TRIM_MAX_SHARE * n) + extra, ::max(1, lines.shape[2] // TRIM_SAMPLES)]
+    t = len(todo)
+    off = _far(near, colour) / near.shape[2]
+    inside = off > TRIM_MAX_OUTLIERS
+    depth = inside.argmax(axis=1)  # the first line of the picture
+    after = np.concatenate([off, np.full((t, extra), -1.0)], axis=1)  # past the lines looked at
+    window = np.take_along_axis(after, depth[:, None] + np.arange(extra), axis=1)
+    edge = depth + window.argmax(axis=1)
+    cut = inside.any(axis=1) & (window.max(axis=1) >= TRIM_EDGE) & (depth <= TRIM_MAX_SHARE * n)
+    for i in np.flatnonzero(cut & (depth > 3)):
+        cut[i] = not _gradual(near[i, :depth[i]], int(colour[i]), near[i, edge[i]])
+    depths[todo[cut]] = depth[cut]
+    return depths
 
 
-def _gradual(band: np.ndarray, colour: int, edge: np.ndarray, far: np.ndarray) -> bool:
+def _gradual(band: np.ndarray, colour: int, edge: np.ndarray) -> bool:
     """Whether a band of this border colour is a smooth gradient (sky, vignette) that the
     tolerance sliced, not a pad.
 
@@ -266,7 +292,7 @@ def _gradual(band: np.ndarray, colour: int, edge: np.ndarray, far: np.ndarray) -
     levels = band[:, half].astype(int)  # line medians
     if np.abs(levels[2:] - levels[:-2]).max() < TRIM_STEP * drift:
         return True  # no sharp step inside: a gradient
-    beyond = edge[far[edge]]
+    beyond = edge[np.abs(edge.astype(int) - colour) > TRIM_TOLERANCE]
     return beyond.size > 0 and abs(int(np.median(beyond)) - end) <= drift  # a staircase goes on
 
 
@@ -277,13 +303,10 @@ def _trim_box(gray: np.ndarray) -> tuple[int, int, int, int]:
     # Again on what is left: a pad around a plain backdrop comes off in two passes, so the
     # padded copy ends where the unpadded original does.
     for _ in range(TRIM_PASSES):
-        if min(right - left, bottom - top) < 16:
+        cut = _cuts(gray[None, top:bottom, left:right])[0]
+        if not cut.any():
             break
-        part = gray[top:bottom, left:right]
-        cut = (_band(part), _band(part[::-1]), _band(part.T), _band(part.T[::-1]))
-        if not any(cut):
-            break
-        top, bottom, left, right = top + cut[0], bottom - cut[1], left + cut[2], right - cut[3]
+        top, bottom, left, right = top + int(cut[0]), bottom - int(cut[1]), left + int(cut[2]), right - int(cut[3])
     return left, top, right, bottom
 
 
@@ -293,7 +316,7 @@ def _draft_scale(width: int, height: int, side: int) -> int:
     return next(s for s in (8, 4, 2, 1) if most >= s or s == 1)
 
 
-def _decode_plain_jpeg(data: bytes, side: int) -> tuple[Image.Image, int, int] | None:
+def _decode_plain_jpeg(data: bytes, side: int) -> tuple[np.ndarray, int, int] | None:
     """The common JPEG (YCbCr or grey, no EXIF) decoded by libjpeg-turbo through simplejpeg:
     the same pixels as Pillow's draft, without Pillow's Python-side header parsing (~60 µs).
     None when Pillow has to do it (EXIF orientation, CMYK, anything odd, any error).
@@ -309,7 +332,7 @@ def _decode_plain_jpeg(data: bytes, side: int) -> tuple[Image.Image, int, int] |
                                         min_width=-(-width // scale))
     except ValueError:
         return None
-    return Image.fromarray(pixels), width, height
+    return pixels, width, height
 
 
 def _read(source: ImageSource) -> bytes:
@@ -319,14 +342,14 @@ def _read(source: ImageSource) -> bytes:
         raise ImageRejected("corrupt", str(exc)) from exc
 
 
-def _decode(data: bytes, side: int) -> tuple[Image.Image, int, int, int]:
-    """(8-bit RGB image, upright width, upright height, nbytes); JPEGs drafted to ≥ side px."""
+def _decode(data: bytes, side: int) -> tuple[np.ndarray, int, int]:
+    """(8-bit RGB pixels (h, w, 3), upright width, upright height); JPEGs drafted to ≥ side px."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             fast = _decode_plain_jpeg(data, side) if side else None
             if fast is not None:
-                return fast[0], fast[1], fast[2], len(data)
+                return fast
             im = Image.open(io.BytesIO(data))
             width, height = im.size
             orientation = im.getexif().get(0x0112, 1) if "exif" in im.info else 1
@@ -337,17 +360,124 @@ def _decode(data: bytes, side: int) -> tuple[Image.Image, int, int, int]:
             if orientation in (2, 3, 4, 5, 6, 7, 8):
                 im = ImageOps.exif_transpose(im)
             im.load()
-            return _to_rgb(im), width, height, len(data)
+            return np.asarray(_to_rgb(im)), width, height
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageRejected("pixel_bomb", str(exc)) from exc
     except Image.UnidentifiedImageError as exc:
-        raise ImageRejected("not_an_image", str(exc)) from exc
+        raise ImageRejected("not_an_image", "no image format Pillow can read") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageRejected("corrupt", str(exc)) from exc
 
 
-def _gray(rgb: Image.Image) -> np.ndarray:
-    return np.asarray(rgb.convert("L"))
+def _gray(rgb: np.ndarray) -> np.ndarray:
+    """Pillow's ``convert("L")`` of 8-bit RGB pixels (…, 3): (19595 R + 38470 G + 7471 B +
+    2**15) >> 16, as one float32 product for a whole batch; exact, because every partial sum
+    is an integer below 2**24."""
+    acc = rgb.astype(np.float32) @ _LUMA
+    acc += 32768.0
+    acc *= 1.0 / 65536.0
+    return np.floor(acc, out=acc).astype(np.uint8)
+
+
+def _trimmed(data: bytes, rgb: np.ndarray, gray: np.ndarray, width: int,
+             height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(RGB, grey, grey before the cut or None) of one decoded image without its pads."""
+    box = _trim_box(gray)
+    if box == (0, 0, gray.shape[1], gray.shape[0]):
+        return rgb, gray, None
+    if max(gray.shape) < max(width, height):
+        # A pad was found on a draft: at 1/8 scale one pixel is ~1.5 % of the picture and
+        # its edge line blends pad and picture. Cut it on a finer decode, then bring the
+        # cut picture back to about the draft's scale (the rest is cheap there).
+        fine = _decode(data, REFINE_SIDE)[0]
+        left, top, right, bottom = _trim_box(_gray(fine))
+        cut = fine[top:bottom, left:right]
+        factor = max(1, round(fine.shape[1] / rgb.shape[1]))
+        cut = np.asarray(Image.fromarray(cut).reduce(factor)) if factor > 1 else cut
+    else:
+        left, top, right, bottom = box
+        cut = rgb[top:bottom, left:right]
+    return cut, _gray(cut), gray
+
+
+def _features(rgb: np.ndarray, gray: np.ndarray,
+              untrimmed: Sequence[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray, list[bytes]]:
+    """(pHashes, colour signals, descriptors) of b trimmed images of one size: ``rgb``
+    (b, h, w, 3), ``gray`` (b, h, w), ``untrimmed`` each one's grey pixels before its cut."""
+    b, h, w = gray.shape
+    if max(h, w) <= FAST_SIDE:  # drafts: two matrix products for the whole batch
+        small = _shrink(gray, (0, 0, w, h), HASH_SIDE)
+    else:  # big images (not JPEG): Pillow's sparse kernel is cheaper than dense products
+        small = np.stack([np.asarray(Image.fromarray(g).resize((HASH_SIDE, HASH_SIDE), Image.Resampling.LANCZOS))
+                          for g in gray]).astype(np.float64)
+    phashes = median_bits((DCT_LOW @ small @ DCT_LOW.T).reshape(b, 64))
+    factor = -(-max(h, w) // DESCRIBE_SIDE)  # the descriptor is computed on ~DESCRIBE_SIDE px
+    if factor > 1:
+        rgb = np.stack([np.asarray(Image.fromarray(x).reduce(factor)) for x in rgb])
+        gray = _gray(rgb)
+        untrimmed = [None if u is None else np.asarray(Image.fromarray(u).reduce(factor)) for u in untrimmed]
+    thumbs = thumbnails(rgb)
+    part = THUMB // GRID
+    cells = thumbs.reshape(b, GRID, part, GRID, part, 3).mean(axis=(2, 4)).reshape(b, GRID * GRID, 3)
+    return phashes, pack_colours_many(cells), describe_many(gray, thumbs, untrimmed)
+
+
+_Decoded = tuple[str, bytes, np.ndarray, int, int]  # digest, encoded bytes, RGB pixels, width, height
+Result = HashRecord | tuple[str, str, str]  # a record, or (digest, reject reason, detail)
+
+
+def _records(images: Sequence[_Decoded], rgb: np.ndarray, gray: np.ndarray,
+             untrimmed: Sequence[np.ndarray | None]) -> list[Result]:
+    phashes, colours, dups = _features(rgb, gray, untrimmed)
+    return [HashRecord(digest, int(p), width, height, len(data), int(c), dup)
+            for (digest, data, _, width, height), p, c, dup in zip(images, phashes, colours, dups, strict=True)]
+
+
+def _finish(images: list[_Decoded], trim: bool) -> list[Result]:
+    """Records of decoded images of one size: the unpadded ones as one batch, the rest one by one."""
+    rgb = images[0][2][None] if len(images) == 1 else np.stack([im[2] for im in images])
+    gray = _gray(rgb)
+    plain = ~_cuts(gray).any(axis=1) if trim else np.ones(len(images), dtype=bool)
+    out: list[Result] = []
+    for k in np.flatnonzero(~plain):
+        digest, data, _, width, height = images[k]
+        try:
+            cut, cut_gray, untrimmed = _trimmed(data, rgb[k], gray[k], width, height)
+        except ImageRejected as exc:  # the finer decode failed
+            out.append((digest, exc.reason, exc.detail))
+            continue
+        if untrimmed is None:
+            plain[k] = True
+        else:
+            out += _records([images[k]], cut[None], cut_gray[None], [untrimmed])
+    if not plain.all():
+        images = [images[k] for k in np.flatnonzero(plain)]
+        rgb, gray = rgb[plain], gray[plain]
+    return out + _records(images, rgb, gray, [None] * len(images)) if images else out
+
+
+def hash_chunk(items: Iterable[tuple[str, ImageSource]], *, trim: bool = True,
+               draft: bool = True) -> list[Result]:
+    """Hash (digest, bytes-or-path) pairs in this process: each image is read and decoded,
+    then images of one size go through the array work as one batch (per-call overhead is most
+    of the cost on a draft). Returns a record or a (digest, reason, detail) reject per item.
+    """
+    out: list[Result] = []
+    same_size: dict[tuple[int, ...], list[_Decoded]] = {}
+    for digest, source in items:
+        try:
+            data = _read(source)
+            decoded = (digest, data, *_decode(data, DRAFT_SIDE if draft else 0))
+        except ImageRejected as exc:
+            out.append((digest, exc.reason, exc.detail))
+            continue
+        if max(decoded[2].shape[:2]) > FAST_SIDE:
+            out += _finish([decoded], trim)  # a big image (not a draft) is not kept waiting
+        else:
+            same_size.setdefault(decoded[2].shape, []).append(decoded)
+    for images in same_size.values():
+        out += _finish(images, trim)
+    return out
 
 
 def hash_image(source: ImageSource, digest: str = "", *, trim: bool = True,
@@ -356,43 +486,10 @@ def hash_image(source: ImageSource, digest: str = "", *, trim: bool = True,
 
     Raises ImageRejected("corrupt" | "pixel_bomb" | "not_an_image") when it cannot be hashed.
     """
-    data = _read(source)  # once: a padded image is decoded twice
-    rgb, width, height, nbytes = _decode(data, DRAFT_SIDE if draft else 0)
-    gray = _gray(rgb)
-    full = (0, 0, gray.shape[1], gray.shape[0])
-    box = _trim_box(gray) if trim else full
-    untrimmed = None
-    if box != full:
-        untrimmed = gray
-        if max(gray.shape) < max(width, height):
-            # A pad was found on a draft: at 1/8 scale one pixel is ~1.5 % of the picture and
-            # its edge line blends pad and picture. Cut it on a finer decode, then bring the
-            # cut picture back to about the draft's scale (the rest is cheap there).
-            fine = _decode(data, REFINE_SIDE)[0]
-            factor = max(1, round(fine.width / rgb.width))
-            rgb = fine.crop(_trim_box(_gray(fine)))
-            rgb = rgb.reduce(factor) if factor > 1 else rgb
-        else:
-            rgb = rgb.crop(box)
-        gray = _gray(rgb)
-    if max(gray.shape) <= FAST_SIDE:  # drafts: two small matrix products
-        small = _shrink(gray, (0, 0, gray.shape[1], gray.shape[0]), HASH_SIDE)
-    else:  # big images (not JPEG): Pillow's sparse kernel is cheaper than dense products
-        small = np.asarray(Image.fromarray(gray).resize((HASH_SIDE, HASH_SIDE), Image.Resampling.LANCZOS))
-    cells = rgb.resize((GRID, GRID), Image.Resampling.BOX).tobytes()
-    return HashRecord(digest, phash_of_gray(small), width, height, nbytes, pack_colours(cells),
-                      _describe(rgb, gray, untrimmed))
-
-
-def _describe(rgb: Image.Image, gray: np.ndarray, untrimmed: np.ndarray | None) -> bytes:
-    """The near-duplicate descriptor, computed on at most ~DESCRIBE_SIDE px (a big PNG is reduced)."""
-    factor = -(-max(rgb.size) // DESCRIBE_SIDE)  # ceil
-    if factor > 1:
-        rgb = rgb.reduce(factor)
-        gray = _gray(rgb)
-        if untrimmed is not None:
-            untrimmed = np.asarray(Image.fromarray(untrimmed).reduce(factor))
-    return describe(gray, np.asarray(rgb), untrimmed)
+    (result,) = hash_chunk([(digest, source)], trim=trim, draft=draft)
+    if isinstance(result, tuple):
+        raise ImageRejected(result[1], result[2])
+    return result
 
 
 def phash_bytes(data: bytes, *, trim: bool = True, draft: bool = True) -> int:
@@ -400,17 +497,16 @@ def phash_bytes(data: bytes, *, trim: bool = True, draft: bool = True) -> int:
     return hash_image(data, trim=trim, draft=draft).phash
 
 
-def _work(item: tuple[str, ImageSource]) -> HashRecord | tuple[str, str, str]:
-    digest, source = item
-    try:
-        return hash_image(source, digest)
-    except ImageRejected as exc:
-        return digest, exc.reason, exc.detail
+@lru_cache(maxsize=1)
+def _blas() -> ThreadpoolController:
+    """The loaded BLAS libraries, found once: a forked worker inherits them (finding them
+    again in every new worker took ~40 ms)."""
+    return ThreadpoolController()
 
 
 def _one_blas_thread() -> None:
-    """Pool initializer: the matrices here are tiny, BLAS threads would only fight the pool."""
-    threadpool_limits(1, user_api="blas")
+    """Pool initializer: the matrices here are small, BLAS threads would only fight the pool."""
+    _blas().limit(limits=1, user_api="blas")
 
 
 def default_workers() -> int:
@@ -450,7 +546,7 @@ def hash_many(
     n_workers = workers or default_workers()
     out: dict[str, HashRecord] = {}
 
-    def collect(results: Iterable[HashRecord | tuple[str, str, str]]) -> None:
+    def collect(results: Iterable[Result]) -> None:
         for res in results:
             if isinstance(res, HashRecord):
                 out[res.digest] = res
@@ -459,13 +555,23 @@ def hash_many(
             if progress is not None:
                 progress(1)
 
+    chunks = _chunks(images, BATCH)
     if n_workers == 1:
-        with threadpool_limits(1, user_api="blas"):
-            collect(map(_work, images))
+        with _blas().limit(limits=1, user_api="blas"):
+            for chunk in chunks:
+                collect(hash_chunk(chunk))
         return out
+    _blas()  # before the fork
     with ProcessPoolExecutor(n_workers, mp_context=_pool_context(), initializer=_one_blas_thread) as pool:
-        collect(pool.map(_work, images, chunksize=32))
+        for results in pool.map(hash_chunk, chunks):
+            collect(results)
     return out
+
+
+def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
 
 
 def hash_with_cache(
