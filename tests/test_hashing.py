@@ -272,7 +272,13 @@ def test_fast_jpeg_path_is_taken_and_exif_goes_to_pillow(monkeypatch: pytest.Mon
     hash_image(_encode(_photo(9), quality=90))
     hash_image(_encode(_photo(9), quality=90, exif=exif.tobytes()))
     hash_image(_encode(_photo(9).convert("CMYK"), quality=90))
-    assert [t is not None for t in taken] == [True, False, False]
+    hash_image(_encode(_photo(9), quality=90, icc_profile=b"\x00" * 70_000))  # a header of 2 segments
+    plain = _encode(_photo(9), quality=90)
+    at = plain.index(b"\xff\xdb")  # EXIF placed after the quantisation tables
+    app1 = exif.tobytes()  # "Exif\\0\\0", then the TIFF block
+    late = hash_image(plain[:at] + b"\xff\xe1" + (len(app1) + 2).to_bytes(2, "big") + app1 + plain[at:])
+    assert [t is not None for t in taken] == [True, False, False, True, False]
+    assert (late.width, late.height) == (300, 400)  # turned by its orientation
 
 
 def test_a_batch_gives_the_records_of_one_image_at_a_time() -> None:
