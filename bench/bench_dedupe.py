@@ -2,6 +2,7 @@
 
     python bench/bench_dedupe.py                 # everything (≈ 3 min on 2 cores)
     python bench/bench_dedupe.py --n 300 --skip-1m --skip-accuracy   # quick look
+    python bench/bench_dedupe.py --skip-grouping --skip-accuracy     # hashing only
 
 Ratios are against baselines run in the same process on the same data.
 """
@@ -283,6 +284,7 @@ def main() -> None:
     ap.add_argument("--images", choices=("photos", "scenes", "both"), default="both",
                     help="hashing set: real photos (needs scikit-image), product-like scenes, or both")
     ap.add_argument("--skip-hashing", action="store_true")
+    ap.add_argument("--skip-grouping", action="store_true")
     ap.add_argument("--skip-1m", action="store_true")
     ap.add_argument("--skip-accuracy", action="store_true")
     ap.add_argument("--scenes", type=int, default=200)
@@ -290,8 +292,9 @@ def main() -> None:
     if not args.skip_hashing:
         for kind in ("scenes", "photos") if args.images == "both" else (args.images,):
             bench_hashing(args.n, args.repeat, kind)
-    bench_grouping([100_000] if args.skip_1m else [100_000, 1_000_000], args.radius,
-                   args.threads, args.repeat)
+    if not args.skip_grouping:
+        bench_grouping([100_000] if args.skip_1m else [100_000, 1_000_000], args.radius,
+                       args.threads, args.repeat)
     if not args.skip_accuracy:
         bench_accuracy(args.scenes, SWEEP)
         bench_sandbox(2000, SWEEP)
