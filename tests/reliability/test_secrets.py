@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import logging
 import re
+import time
 from pathlib import Path
 
 import psycopg
@@ -85,10 +86,16 @@ def test_full_run_leaks_no_secret(prefect_harness, clean_db, database_url, tmp_p
     assert result["n_searches"] > 0 and "jd" in result["searches"]["stopped"]
 
     from prefect.client.orchestration import get_client
+    from prefect.logging.handlers import APILogHandler
 
+    APILogHandler().flush()  # run logs reach the API in background batches
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts()
         logs = client.read_logs()
+        deadline = time.monotonic() + 10  # a loaded machine: the API may store them late
+        while not logs and time.monotonic() < deadline:
+            time.sleep(0.2)
+            logs = client.read_logs()
     assert artifacts and logs
     texts = {
         "captured log records": "\n".join(
