@@ -311,3 +311,10 @@ def test_a_batch_gives_the_records_of_one_image_at_a_time() -> None:
 def test_grey_is_pillows_convert(pixels: list[tuple[int, int, int]]) -> None:
     rgb = np.array(pixels, dtype=np.uint8).reshape(1, -1, 3)
     assert np.array_equal(hashing._gray(rgb), np.asarray(Image.fromarray(rgb).convert("L")))
+
+
+@given(st.lists(st.integers(0, 255), min_size=1, max_size=40), st.integers(0, 255))
+def test_off_colour_count_is_the_tolerance_test(line: list[int], colour: int) -> None:
+    pixels = np.array([line], dtype=np.uint8)
+    expected = sum(abs(v - colour) > hashing.TRIM_TOLERANCE for v in line)
+    assert hashing._far(pixels, np.array([colour], dtype=np.uint8)).tolist() == [expected]
