@@ -220,49 +220,59 @@ def _far(lines: np.ndarray, colour: np.ndarray) -> np.ndarray:
 
 def _outer(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For b border lines (b, n: the outermost line of a side of b images): (each line's
-    median grey level, whether it is uniform: at most TRIM_MAX_OUTLIERS of it off that level).
-    Long lines (finer decodes) are sampled."""
-    outer = lines[:, ::max(1, lines.shape[1] // TRIM_SAMPLES)]
-    half = outer.shape[1] // 2
-    middle = np.partition(outer, half, axis=1)[:, half]  # np.median: 5× slower
-    return middle, _far(outer, middle) <= TRIM_MAX_OUTLIERS * outer.shape[1]
+    median grey level, whether it is uniform: at most TRIM_MAX_OUTLIERS of it off that level)."""
+    half = lines.shape[1] // 2
+    middle = np.partition(lines, half, axis=1)[:, half]  # np.median: 5× slower
+    return middle, _far(lines, middle) <= TRIM_MAX_OUTLIERS * lines.shape[1]
+
+
+def _look(n: int) -> int:
+    """Lines past a band searched for its edge, for a side of n lines: a share of the side, so
+    that a copy at another scale sees the same edge (a rounded corner covers a growing part of
+    the first lines; at 1/8 scale the edge line blends pad and picture)."""
+    return max(2, math.ceil(TRIM_LOOK * n))
 
 
 def _cuts(gray: np.ndarray) -> np.ndarray:
     """(b, 4) lines to cut (top, bottom, left, right) from b images of one size (b, h, w), by
-    one pass of ``_bands`` over each side of the whole batch."""
+    one pass of ``_bands`` over all four sides of the whole batch at once."""
     b, h, w = gray.shape
     if min(h, w) < 16:
         return np.zeros((b, 4), dtype=np.intp)
+
+    def near(lines: np.ndarray) -> np.ndarray:  # what a band may cover and where its edge is
+        n, pixels = lines.shape[1:]  # long lines (finer decodes) are sampled
+        return lines[:, :int(TRIM_MAX_SHARE * n) + _look(n), ::max(1, pixels // TRIM_SAMPLES)]
+
     across = gray.transpose(0, 2, 1)
-    return np.stack([_bands(gray), _bands(gray[:, ::-1]), _bands(across), _bands(across[:, ::-1])], axis=1)
+    rows = np.concatenate([near(gray), near(gray[:, ::-1])])  # top, bottom
+    cols = np.concatenate([near(across), near(across[:, ::-1])])  # left, right
+    if rows.shape == cols.shape and h == w:
+        depths = _bands(np.concatenate([rows, cols]), h)
+    else:
+        depths = np.concatenate([_bands(rows, h), _bands(cols, w)])
+    return depths.reshape(4, b).T
 
 
-def _bands(lines: np.ndarray) -> np.ndarray:
-    """For b images' lines (b, lines, pixels; outermost first): how many to cut, a uniform
-    band that ends at a sharp full-width edge.
+def _bands(near: np.ndarray, n: int) -> np.ndarray:
+    """For the first lines of b image sides (b, lines, pixels; outermost first; n lines in
+    each whole side): how many to cut, a uniform band that ends at a sharp full-width edge.
 
     A pad or letterbox ends where the picture starts across the whole side; a plain
     background around an object does not (the object covers part of a line), so product
     shots are not cut down to their object, which a watermark or a shadow would move.
     """
-    b, n, _ = lines.shape
-    depths = np.zeros(b, dtype=np.intp)
-    middle, uniform = _outer(lines[:, 0])
+    depths = np.zeros(near.shape[0], dtype=np.intp)
+    middle, uniform = _outer(near[:, 0])
     todo = np.flatnonzero(uniform)  # the others decided from one line: no band on this side
     if todo.size == 0:
         return depths
-    colour = middle[todo]
-    # Only lines a pad may cover, plus the lines past it where its edge is looked for: as a share
-    # of the side, so that a copy at another scale sees the same edge (a rounded corner covers
-    # a growing part of the first lines; at 1/8 scale the edge line blends pad and picture).
-    extra = max(2, math.ceil(TRIM_LOOK * n))
-    near = lines[todo, : int(TRIM_MAX_SHARE * n) + extra, ::max(1, lines.shape[2] // TRIM_SAMPLES)]
-    t = len(todo)
+    colour, near = middle[todo], near[todo]
+    extra = _look(n)
     off = _far(near, colour) / near.shape[2]
     inside = off > TRIM_MAX_OUTLIERS
     depth = inside.argmax(axis=1)  # the first line of the picture
-    after = np.concatenate([off, np.full((t, extra), -1.0)], axis=1)  # past the lines looked at
+    after = np.concatenate([off, np.full((len(todo), extra), -1.0)], axis=1)  # past the lines looked at
     window = np.take_along_axis(after, depth[:, None] + np.arange(extra), axis=1)
     edge = depth + window.argmax(axis=1)
     cut = inside.any(axis=1) & (window.max(axis=1) >= TRIM_EDGE) & (depth <= TRIM_MAX_SHARE * n)
@@ -402,24 +412,21 @@ def _gray(rgb: np.ndarray) -> np.ndarray:
 
 
 def _trimmed(data: bytes, rgb: np.ndarray, gray: np.ndarray, width: int,
-             height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(RGB, grey, grey before the cut or None) of one decoded image without its pads."""
-    box = _trim_box(gray)
-    if box == (0, 0, gray.shape[1], gray.shape[0]):
-        return rgb, gray, None
+             height: int) -> tuple[np.ndarray, np.ndarray]:
+    """(RGB, grey) without its pads of one decoded image on whose border ``_cuts`` found a pad."""
     if max(gray.shape) < max(width, height):
         # A pad was found on a draft: at 1/8 scale one pixel is ~1.5 % of the picture and
-        # its edge line blends pad and picture. Cut it on a finer decode, then bring the
-        # cut picture back to about the draft's scale (the rest is cheap there).
+        # its edge line blends pad and picture. Cut it on a finer decode (the draft's own box
+        # is not needed), then bring the cut picture back to about the draft's scale.
         fine = _decode(data, REFINE_SIDE)[0]
         left, top, right, bottom = _trim_box(_gray(fine))
         cut = fine[top:bottom, left:right]
         factor = max(1, round(fine.shape[1] / rgb.shape[1]))
-        cut = np.asarray(Image.fromarray(cut).reduce(factor)) if factor > 1 else cut
+        cut = np.asarray(Image.fromarray(np.ascontiguousarray(cut)).reduce(factor)) if factor > 1 else cut
     else:
-        left, top, right, bottom = box
+        left, top, right, bottom = _trim_box(gray)
         cut = rgb[top:bottom, left:right]
-    return cut, _gray(cut), gray
+    return cut, _gray(cut)
 
 
 def _features(rgb: np.ndarray, gray: np.ndarray,
@@ -464,14 +471,11 @@ def _finish(images: list[_Decoded], trim: bool) -> list[Result]:
     for k in np.flatnonzero(~plain):
         digest, data, _, width, height = images[k]
         try:
-            cut, cut_gray, untrimmed = _trimmed(data, rgb[k], gray[k], width, height)
+            cut, cut_gray = _trimmed(data, rgb[k], gray[k], width, height)
         except ImageRejected as exc:  # the finer decode failed
             out.append((digest, exc.reason, exc.detail))
             continue
-        if untrimmed is None:
-            plain[k] = True
-        else:
-            out += _records([images[k]], cut[None], cut_gray[None], [untrimmed])
+        out += _records([images[k]], cut[None], cut_gray[None], [gray[k]])
     if not plain.all():
         images = [images[k] for k in np.flatnonzero(plain)]
         rgb, gray = rgb[plain], gray[plain]
