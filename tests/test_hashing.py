@@ -284,14 +284,16 @@ def test_fast_jpeg_path_is_taken_and_exif_goes_to_pillow(monkeypatch: pytest.Mon
 def test_a_batch_gives_the_records_of_one_image_at_a_time() -> None:
     """hash_chunk works on same-size drafts as one batch (padded ones and big images apart):
     every record is the one hash_image computes alone, rejects included, in any mix."""
-    framed = Image.new("RGB", (800, 800), "white")
+    framed, framed_too = Image.new("RGB", (800, 800), "white"), Image.new("RGB", (800, 800), "white")
     framed.paste(_photo(30, (640, 560)), (80, 120))
+    framed_too.paste(_photo(33, (640, 560)), (80, 120))  # cut to the same size: batched together
     letterbox = Image.new("RGB", (800, 800), "black")
     letterbox.paste(_photo(31, (800, 500)), (0, 150))
     backdrop = Image.new("RGB", (800, 800), (236, 236, 236))
     backdrop.paste(_photo(32, (300, 420)), (250, 190))
     datas = [_encode(_photo(seed, (800, 800)), quality=80) for seed in range(12)]
-    datas[3:3] = [_encode(framed, quality=85), _encode(letterbox, quality=85), _encode(backdrop, quality=85)]
+    datas[3:3] = [_encode(framed, quality=85), _encode(letterbox, quality=85), _encode(backdrop, quality=85),
+                  _encode(framed_too, quality=85)]
     datas += [_encode(_photo(40, (900, 700)), "PNG"), b"garbage", _encode(_photo(41, (800, 800)))[:400],
               _encode(_photo(42, (803, 797)), quality=80), _encode(_photo(43, (40, 40)), "PNG")]
     items = [(f"d{i}", data) for i, data in enumerate(datas)]
@@ -303,8 +305,9 @@ def test_a_batch_gives_the_records_of_one_image_at_a_time() -> None:
             alone[digest] = (digest, exc.reason, exc.detail)
     together = {r.digest if isinstance(r, HashRecord) else r[0]: r for r in hashing.hash_chunk(items)}
     assert together == alone
-    assert alone["d3"].phash != phash_bytes(datas[3], trim=False)  # the framed one was cut
-    assert [d for d, r in alone.items() if isinstance(r, tuple)] == ["d16", "d17"]
+    assert alone["d3"].phash != phash_bytes(datas[3], trim=False)  # the framed ones were cut
+    assert alone["d6"].phash != phash_bytes(datas[6], trim=False)
+    assert [d for d, r in alone.items() if isinstance(r, tuple)] == ["d17", "d18"]
 
 
 @given(st.lists(st.tuples(st.integers(0, 255), st.integers(0, 255), st.integers(0, 255)), min_size=1, max_size=64))

@@ -462,24 +462,40 @@ def _records(images: Sequence[_Decoded], rgb: np.ndarray, gray: np.ndarray,
             for (digest, data, _, width, height), p, c, dup in zip(images, phashes, colours, dups, strict=True)]
 
 
-def _finish(images: list[_Decoded], trim: bool) -> list[Result]:
-    """Records of decoded images of one size: the unpadded ones as one batch, the rest one by one."""
+_Cut = tuple[_Decoded, np.ndarray, np.ndarray, np.ndarray]  # image, cut RGB, cut grey, grey before
+
+
+def _finish(images: list[_Decoded], trim: bool) -> tuple[list[Result], list[_Cut]]:
+    """Records of decoded images of one size, the unpadded ones as one batch; the padded ones
+    come back cut, to be batched with others cut to the same size (``_records_of_cuts``)."""
     rgb = images[0][2][None] if len(images) == 1 else np.stack([im[2] for im in images])
     gray = _gray(rgb)
     plain = ~_cuts(gray).any(axis=1) if trim else np.ones(len(images), dtype=bool)
     out: list[Result] = []
+    cuts: list[_Cut] = []
     for k in np.flatnonzero(~plain):
         digest, data, _, width, height = images[k]
         try:
-            cut, cut_gray = _trimmed(data, rgb[k], gray[k], width, height)
+            cuts.append((images[k], *_trimmed(data, rgb[k], gray[k], width, height), gray[k]))
         except ImageRejected as exc:  # the finer decode failed
             out.append((digest, exc.reason, exc.detail))
-            continue
-        out += _records([images[k]], cut[None], cut_gray[None], [gray[k]])
     if not plain.all():
         images = [images[k] for k in np.flatnonzero(plain)]
         rgb, gray = rgb[plain], gray[plain]
-    return out + _records(images, rgb, gray, [None] * len(images)) if images else out
+    return (out + _records(images, rgb, gray, [None] * len(images)) if images else out), cuts
+
+
+def _records_of_cuts(cuts: list[_Cut]) -> list[Result]:
+    """Records of cut pictures, those of one size as one batch (a catalog padded to one
+    format gives many)."""
+    same_size: dict[tuple[int, ...], list[_Cut]] = {}
+    for cut in cuts:
+        same_size.setdefault(cut[1].shape, []).append(cut)
+    out: list[Result] = []
+    for group in same_size.values():
+        out += _records([c[0] for c in group], np.stack([c[1] for c in group]),
+                        np.stack([c[2] for c in group]), [c[3] for c in group])
+    return out
 
 
 def hash_chunk(items: Iterable[tuple[str, ImageSource]], *, trim: bool = True,
@@ -497,13 +513,17 @@ def hash_chunk(items: Iterable[tuple[str, ImageSource]], *, trim: bool = True,
         except ImageRejected as exc:
             out.append((digest, exc.reason, exc.detail))
             continue
-        if max(decoded[2].shape[:2]) > FAST_SIDE:
-            out += _finish([decoded], trim)  # a big image (not a draft) is not kept waiting
+        if max(decoded[2].shape[:2]) > FAST_SIDE:  # a big image (not a draft) is not kept waiting
+            done, cut = _finish([decoded], trim)
+            out += done + _records_of_cuts(cut)
         else:
             same_size.setdefault(decoded[2].shape, []).append(decoded)
+    cuts: list[_Cut] = []
     for images in same_size.values():
-        out += _finish(images, trim)
-    return out
+        done, cut = _finish(images, trim)
+        out += done
+        cuts += cut
+    return out + _records_of_cuts(cuts)
 
 
 def hash_image(source: ImageSource, digest: str = "", *, trim: bool = True,
