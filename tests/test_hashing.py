@@ -321,3 +321,11 @@ def test_off_colour_count_is_the_tolerance_test(line: list[int], colour: int) ->
     pixels = np.array([line], dtype=np.uint8)
     expected = sum(abs(v - colour) > hashing.TRIM_TOLERANCE for v in line)
     assert hashing._far(pixels, np.array([colour], dtype=np.uint8)).tolist() == [expected]
+
+
+def test_big_images_go_grey_in_slabs(monkeypatch: pytest.MonkeyPatch) -> None:
+    rgb = np.asarray(_photo(50, (333, 250)))
+    pillow = np.asarray(Image.fromarray(rgb).convert("L"))
+    monkeypatch.setattr(hashing, "GRAY_SLAB", 3 * 333 * 7)  # 7 rows at a time
+    assert np.array_equal(hashing._gray(rgb), pillow)
+    assert np.array_equal(hashing._gray(np.stack([rgb, rgb[::-1]])), np.stack([pillow, pillow[::-1]]))

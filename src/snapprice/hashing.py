@@ -66,6 +66,7 @@ _EXIF = b"Exif\x00\x00"  # an APP1 EXIF block: orientation may turn the picture 
 TRIM_SAMPLES = 128  # pixels looked at per border line, at most
 DESCRIBE_SIDE = 128  # the descriptor is computed on images reduced to about this side
 FAST_SIDE = 128  # images up to this side are resized by matrix products (drafts), larger by Pillow
+GRAY_SLAB = 1 << 22  # values of a big image made grey at once (16 MB of float32)
 _FIXED = float(1 << 22)  # Pillow's PRECISION_BITS for 8-bit resampling
 
 _LUMA = np.array([19595.0, 38470.0, 7471.0], dtype=np.float32)  # Pillow's RGB → L, 16-bit fixed point
@@ -402,9 +403,20 @@ def _decode(data: bytes, side: int) -> tuple[np.ndarray, int, int]:
 
 
 def _gray(rgb: np.ndarray) -> np.ndarray:
-    """Pillow's ``convert("L")`` of 8-bit RGB pixels (…, 3): (19595 R + 38470 G + 7471 B +
-    2**15) >> 16, as one float32 product for a whole batch; exact, because every partial sum
-    is an integer below 2**24."""
+    """Pillow's ``convert("L")`` of 8-bit RGB pixels (…, h, w, 3): (19595 R + 38470 G + 7471 B +
+    2**15) >> 16, as float32 products, exact because every partial sum is an integer below
+    2**24. A whole batch of drafts at once; a big image in slabs of rows, so that its float
+    copy stays small."""
+    rows = max(1, GRAY_SLAB // (rgb[..., 0, :, :].size or 1))
+    if rgb.shape[-3] <= rows:
+        return _luma(rgb)
+    out = np.empty(rgb.shape[:-1], dtype=np.uint8)
+    for top in range(0, rgb.shape[-3], rows):
+        out[..., top:top + rows, :] = _luma(rgb[..., top:top + rows, :, :])
+    return out
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
     acc = rgb.astype(np.float32) @ _LUMA
     acc += 32768.0
     acc *= 1.0 / 65536.0
