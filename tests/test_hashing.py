@@ -329,3 +329,16 @@ def test_big_images_go_grey_in_slabs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(hashing, "GRAY_SLAB", 3 * 333 * 7)  # 7 rows at a time
     assert np.array_equal(hashing._gray(rgb), pillow)
     assert np.array_equal(hashing._gray(np.stack([rgb, rgb[::-1]])), np.stack([pillow, pillow[::-1]]))
+
+
+def test_a_broken_exif_block_is_a_reject_not_a_crash_of_the_batch() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x010F] = "Cam"
+    raw = bytearray(exif.tobytes())
+    at = raw.index(b"\x01\x0f")
+    raw[at:at + 2] = b"\x01\x43"  # the Make tag turned into one Pillow cannot unpack
+    broken = _encode(_photo(51), quality=90, exif=bytes(raw))
+    results = hashing.hash_chunk([("bad", broken), ("good", _encode(_photo(52), quality=90))])
+    assert [r[:2] for r in results if isinstance(r, tuple)] == [("bad", "corrupt")]
+    assert [r.digest for r in results if isinstance(r, HashRecord)] == ["good"]

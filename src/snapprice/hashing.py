@@ -400,6 +400,8 @@ def _decode(data: bytes, side: int) -> tuple[np.ndarray, int, int]:
         raise ImageRejected("not_an_image", "no image format Pillow can read") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageRejected("corrupt", str(exc)) from exc
+    except Exception as exc:  # Pillow's parsers raise more (struct.error on a broken EXIF block)
+        raise ImageRejected("corrupt", f"{type(exc).__name__}: {exc}") from exc
 
 
 def _gray(rgb: np.ndarray) -> np.ndarray:
