@@ -82,7 +82,7 @@ class HashRecord:
     ``phash`` is unsigned (0 .. 2**64-1); store it with ``to_signed64`` in a BIGINT column.
     ``colour`` is the colour signal (``colour.pack_colours``: chromaticity of a 2×2 grid
     over the trimmed image, 60 bits, non-negative), or None. ``dup`` is the near-duplicate
-    descriptor (``dupfeatures.describe``: crop-window hashes and a colour thumbnail), or None.
+    descriptor (``dupfeatures.describe_many``: crop-window hashes and a colour thumbnail), or None.
     """
 
     digest: str
@@ -248,10 +248,9 @@ def _cuts(gray: np.ndarray) -> np.ndarray:
     across = gray.transpose(0, 2, 1)
     rows = np.concatenate([near(gray), near(gray[:, ::-1])])  # top, bottom
     cols = np.concatenate([near(across), near(across[:, ::-1])])  # left, right
-    if rows.shape == cols.shape and h == w:
-        depths = _bands(np.concatenate([rows, cols]), h)
-    else:
-        depths = np.concatenate([_bands(rows, h), _bands(cols, w)])
+    # A square's four sides go as one batch.
+    depths = (_bands(np.concatenate([rows, cols]), h) if h == w
+              else np.concatenate([_bands(rows, h), _bands(cols, w)]))
     return depths.reshape(4, b).T
 
 
@@ -559,8 +558,7 @@ def phash_bytes(data: bytes, *, trim: bool = True, draft: bool = True) -> int:
 
 @lru_cache(maxsize=1)
 def _blas() -> ThreadpoolController:
-    """The loaded BLAS libraries, found once: a forked worker inherits them (finding them
-    again in every new worker took ~40 ms)."""
+    """The loaded BLAS libraries, found once (a few ms) and inherited by forked workers."""
     return ThreadpoolController()
 
 
