@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from types import SimpleNamespace
 
 import imagehash
 import numpy as np
@@ -257,7 +258,7 @@ def test_plain_jpegs_decode_like_pillows_draft(monkeypatch: pytest.MonkeyPatch) 
              _encode(im, quality=70, progressive=True), _encode(im.resize((60, 44)), quality=90),
              _encode(im.resize((511, 700)), quality=80)]
     fast = [hash_image(d) for d in datas]
-    monkeypatch.setattr("snapprice.hashing._decode_plain_jpeg", lambda data, side: None)
+    monkeypatch.setattr("snapprice.hashing._decode_plain_jpeg", lambda data, side, into=None: None)
     assert [hash_image(d) for d in datas] == fast
 
 
@@ -266,7 +267,8 @@ def test_fast_jpeg_path_is_taken_and_exif_goes_to_pillow(monkeypatch: pytest.Mon
 
     taken = []
     real = hashing._decode_plain_jpeg
-    monkeypatch.setattr(hashing, "_decode_plain_jpeg", lambda data, side: taken.append(real(data, side)) or taken[-1])
+    monkeypatch.setattr(hashing, "_decode_plain_jpeg",
+                        lambda data, side, into=None: taken.append(real(data, side, into)) or taken[-1])
     exif = Image.Exif()
     exif[0x0112] = 6
     hash_image(_encode(_photo(9), quality=90))
@@ -281,9 +283,9 @@ def test_fast_jpeg_path_is_taken_and_exif_goes_to_pillow(monkeypatch: pytest.Mon
     assert (late.width, late.height) == (300, 400)  # turned by its orientation
 
 
-def test_a_batch_gives_the_records_of_one_image_at_a_time() -> None:
-    """hash_chunk works on same-size drafts as one batch (padded ones and big images apart):
-    every record is the one hash_image computes alone, rejects included, in any mix."""
+def _mixed_batch() -> list[bytes]:
+    """Plain photos, framed ones (two cut to the same size), a letterbox, a plain backdrop, a big
+    PNG, garbage, a truncated JPEG, an odd size and a tiny PNG."""
     framed, framed_too = Image.new("RGB", (800, 800), "white"), Image.new("RGB", (800, 800), "white")
     framed.paste(_photo(30, (640, 560)), (80, 120))
     framed_too.paste(_photo(33, (640, 560)), (80, 120))  # cut to the same size: batched together
@@ -296,18 +298,70 @@ def test_a_batch_gives_the_records_of_one_image_at_a_time() -> None:
                   _encode(framed_too, quality=85)]
     datas += [_encode(_photo(40, (900, 700)), "PNG"), b"garbage", _encode(_photo(41, (800, 800)))[:400],
               _encode(_photo(42, (803, 797)), quality=80), _encode(_photo(43, (40, 40)), "PNG")]
-    items = [(f"d{i}", data) for i, data in enumerate(datas)]
+    return datas
+
+
+def _alone(items: list[tuple[str, bytes]]) -> dict[str, object]:
     alone: dict[str, object] = {}
     for digest, data in items:
         try:
             alone[digest] = hash_image(data, digest)
         except ImageRejected as exc:
             alone[digest] = (digest, exc.reason, exc.detail)
-    together = {r.digest if isinstance(r, HashRecord) else r[0]: r for r in hashing.hash_chunk(items)}
-    assert together == alone
+    return alone
+
+
+def _by_digest(results: list[hashing.Result]) -> dict[str, object]:
+    return {r.digest if isinstance(r, HashRecord) else r[0]: r for r in results}
+
+
+def test_a_batch_gives_the_records_of_one_image_at_a_time() -> None:
+    """hash_chunk works on same-size drafts as one batch (padded ones and big images apart):
+    every record is the one hash_image computes alone, rejects included, in any mix."""
+    datas = _mixed_batch()
+    items = [(f"d{i}", data) for i, data in enumerate(datas)]
+    alone = _alone(items)
+    assert _by_digest(hashing.hash_chunk(items)) == alone
     assert alone["d3"].phash != phash_bytes(datas[3], trim=False)  # the framed ones were cut
     assert alone["d6"].phash != phash_bytes(datas[6], trim=False)
     assert [d for d, r in alone.items() if isinstance(r, tuple)] == ["d17", "d18"]
+
+
+@pytest.mark.parametrize("batch", [4, 32])
+def test_a_batch_read_from_files_gives_the_same_records(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int) -> None:
+    """Files are read into reused buffers and drafts decoded into one array per size; a size
+    whose array fills up is hashed at once, the items past BATCH are read the plain way, and
+    a file over READ_REUSE is too. Every record is still the one of that image alone, call
+    after call (the buffers hold the previous call's bytes)."""
+    monkeypatch.setattr(hashing, "BATCH", batch)
+    monkeypatch.setattr(hashing, "READ_REUSE", 60_000)
+    datas = _mixed_batch()
+    paths = []
+    for i, data in enumerate(datas):
+        paths.append(tmp_path / f"{i}.img")
+        paths[-1].write_bytes(data)
+    assert any(len(d) > 60_000 for d in datas) and any(len(d) < 60_000 for d in datas)
+    alone = _alone([(f"d{i}", data) for i, data in enumerate(datas)])
+    assert _by_digest(hashing.hash_chunk([(f"d{i}", str(p)) for i, p in enumerate(paths)])) == alone
+    order = list(range(len(paths)))[::-1]  # other files land in the buffers this time
+    assert _by_digest(hashing.hash_chunk([(f"d{i}", str(paths[i])) for i in order])) == alone
+
+
+def test_a_jpeg_that_fails_in_libjpeg_alone_in_its_chunk_is_a_reject() -> None:
+    """libjpeg is handed an array for the draft, then fails (truncated data): Pillow's reject
+    stands, and the draft size it opened, with no image in it, is not hashed."""
+    data = _encode(_photo(61, (800, 800)), quality=80)
+    assert [r[:2] for r in hashing.hash_chunk([("t", data[:len(data) * 3 // 5])])] == [("t", "corrupt")]
+
+
+def test_a_file_that_grows_while_it_is_read_is_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _encode(_photo(60, (800, 800)), quality=80)
+    path = tmp_path / "a.jpg"
+    path.write_bytes(data)
+    monkeypatch.setattr(hashing.os, "fstat", lambda fd: SimpleNamespace(st_size=1000))  # its size before it grew
+    assert bytes(hashing._read(str(path), 0)) == data
+    assert bytes(hashing._read(data, 0)) == data
 
 
 @given(st.lists(st.tuples(st.integers(0, 255), st.integers(0, 255), st.integers(0, 255)), min_size=1, max_size=64))
