@@ -24,15 +24,7 @@ import numpy as np
 import polars as pl
 from PIL import Image
 
-from snapprice.dedupe import (
-    BAND_BITS,
-    DEFAULT_THRESHOLD,
-    WINDOW_BAND_BITS,
-    WINDOW_RADIUS,
-    _candidates,
-    group,
-)
-from snapprice.dedupe_eval import (
+from dedupe_eval import (
     TRANSFORMS,
     make_transformed_set,
     pairwise_scores,
@@ -40,9 +32,25 @@ from snapprice.dedupe_eval import (
     recall_by_kind,
     render_scene,
 )
-from snapprice.dupfeatures import _SPAN_MATS, CHROMA_TOLERANCE, DESC_BYTES, NCC_MIN, THUMB, unpack, verify_pairs
-from snapprice.hamming import brute_force_pairs, near_pairs, popcount64
-from snapprice.hashing import hamming, hash_image, hash_many, to_signed64
+from snapprice.dedupe.features import (
+    _SPAN_MATS,
+    CHROMA_TOLERANCE,
+    DESC_BYTES,
+    NCC_MIN,
+    THUMB,
+    unpack,
+    verify_pairs,
+)
+from snapprice.dedupe.grouping import (
+    BAND_BITS,
+    DEFAULT_THRESHOLD,
+    WINDOW_BAND_BITS,
+    WINDOW_RADIUS,
+    _candidates,
+    group,
+)
+from snapprice.dedupe.hamming import brute_force_pairs, near_pairs, popcount64
+from snapprice.dedupe.hashing.batch import hamming, hash_image, hash_many, to_signed64
 
 T = TypeVar("T")
 GROUP_DEFAULTS = {"window_radius": WINDOW_RADIUS, "chroma_tolerance": CHROMA_TOLERANCE, "ncc_min": NCC_MIN}

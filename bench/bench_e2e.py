@@ -23,9 +23,10 @@ import httpx
 import sqlalchemy as sa
 
 from bench_load import scratch_database
-from snapprice import runstages, searching
+from snapprice import run
 from snapprice.sandbox import SandboxConfig, build_world
 from snapprice.sandbox.catalogs import generate_catalog
+from snapprice.search import executor
 from snapprice.settings import load_settings
 
 
@@ -109,16 +110,16 @@ def main() -> None:
                 encoding="utf-8")
             settings = load_settings(cfg, environ={"K": "demo-key", "S": "demo-secret"})
             engine = sa.create_engine(url)
-            run = runstages.start_run(engine, settings, kind="manual", catalog=str(url_csv))
+            run_id = run.start_run(engine, settings, kind="manual", catalog=str(url_csv))
             t0 = time.perf_counter()
-            ing = runstages.ingest(engine, settings, run, url_csv)
+            ing = run.ingest(engine, settings, run_id, url_csv)
             ingest_s = time.perf_counter() - t0
             calls0 = httpx.get(f"{sandbox_url}/_admin/stats").json()["protocols"].get("gateway", {}).get("calls", 0)
             t0 = time.perf_counter()
-            summary = searching.execute_searches(engine, settings, run)
+            summary = executor.execute_searches(engine, settings, run_id)
             search_s = time.perf_counter() - t0
             stats = httpx.get(f"{sandbox_url}/_admin/stats").json()
-            result = runstages.close_run(engine, run)
+            result = run.close_run(engine, run_id)
             engine.dispose()
     finally:
         srv.terminate()

@@ -32,9 +32,9 @@ import psycopg
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from snapprice import migrate
-from snapprice.db import to_libpq, to_sqlalchemy
 from snapprice.models import ListingSnapshot
+from snapprice.store import migrate
+from snapprice.store.database import to_libpq, to_sqlalchemy
 from snapprice.store.loader import load_snapshots
 from snapprice.store.runs import create_run
 

@@ -61,8 +61,8 @@ def _settings(base_url: str, qps: float, limiter: str):
 async def _drive(base_url: str, qps: float, limiter: str, calls: int, dsn: str | None,
                  table: str, start_at: float) -> dict:
     from snapprice.models import QueryImage
-    from snapprice.platforms import PostgresLimiter, build_searchers, make_http_client
     from snapprice.sandbox.imaging import render_product, to_jpeg
+    from snapprice.search.platforms import PostgresLimiter, build_searchers, make_http_client
 
     settings = _settings(base_url, qps, limiter)
     data = to_jpeg(render_product(os.getpid() % 97), 90)
@@ -154,7 +154,7 @@ def run_case(case: Case, dsn: str) -> dict:
 def _drop(dsn: str, table: str) -> None:
     import psycopg
 
-    from snapprice.platforms.limiter import psycopg_dsn
+    from snapprice.search.platforms.limiter import psycopg_dsn
 
     with psycopg.connect(psycopg_dsn(dsn), autocommit=True) as conn:
         conn.execute(f'DROP TABLE IF EXISTS "{table}"')

@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from snapprice import migrate
-from snapprice.db import to_libpq, to_sqlalchemy
+from snapprice.store import migrate
+from snapprice.store.database import to_libpq, to_sqlalchemy
 
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/test"
 DATA_TABLES = (

@@ -85,3 +85,14 @@ class ListingSnapshot:
     sales_text: str | None
     rank: int
     score: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchTask:
+    """One search of a run: a group's picture on one platform, one page (``search_task``)."""
+
+    run_id: int
+    group_id: int
+    platform: str
+    page: int
+    attempts: int = 0

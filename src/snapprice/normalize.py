@@ -172,3 +172,12 @@ def normalize_item(platform: str, item: SearchItem) -> ListingSnapshot | Reject:
         sales_text=_sales_text(item.sales),
         rank=item.rank,
     )
+
+
+def normalize_page(marketplace: str, items: list[Any]) -> tuple[list[ListingSnapshot], list[Reject]]:
+    snaps: list[ListingSnapshot] = []
+    rejects: list[Reject] = []
+    for item in items:
+        out = normalize_item(marketplace, item)
+        (snaps if isinstance(out, ListingSnapshot) else rejects).append(out)  # type: ignore[arg-type]
+    return snaps, rejects

@@ -12,15 +12,16 @@ import json
 import os
 import tomllib
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from snapprice.alerts import AlertSettings
 from snapprice.errors import ConfigError
+from snapprice.paths import default_config
 
-DEFAULT_CONFIG = Path("config/snapprice.toml")
+DEFAULT_CONFIG = Path("config/snapprice.toml")  # in the working directory; else the packaged one
 ENV_PREFIX = "SNAPPRICE_"
 Protocol = Literal["gateway", "top", "aliyun-imagesearch", "1688-aop"]
 
@@ -82,6 +83,24 @@ class PlatformSettings(_Section):
         if not v.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return v.rstrip("/")
+
+
+class AlertSettings(_Section):
+    """The `[alerts]` section: which rules run, their thresholds, and the optional webhook."""
+
+    enabled: bool = True
+    target_prices: dict[str, Decimal] = Field(default_factory=dict)  # SKU -> alert at or below
+    drop_vs_previous_pct: float = Field(10.0, ge=0, lt=100)  # 0: off
+    drop_vs_average_pct: float = Field(15.0, ge=0, lt=100)  # 0: off
+    average_days: int = Field(30, ge=1, le=365)
+    min_average_days: int = Field(3, ge=1, le=365)  # days of data the average needs
+    new_low_days: int = Field(90, ge=0, le=365)  # 0: off
+    reappeared_after_runs: int = Field(2, ge=0, le=1000)  # 0: off
+    min_score: float = Field(0.0, ge=0, le=1)  # only listings matched at least this well
+    webhook_url_env: str = ""  # NAME of the environment variable holding the URL; empty: off
+    webhook_timeout: float = Field(10.0, gt=0, le=300)
+    webhook_attempts: int = Field(4, ge=1, le=20)
+    webhook_batch: int = Field(100, ge=1, le=10_000)
 
 
 class Settings(_Section):
@@ -150,14 +169,15 @@ def load_settings(
 ) -> Settings:
     """Read the TOML file, overlay the environment, validate, resolve secrets.
 
-    Precedence: ``path`` argument, ``SNAPPRICE_CONFIG``, ``config/snapprice.toml`` (when it
-    exists; otherwise built-in defaults). ``SNAPPRICE_SECTION__KEY=value`` overrides one key
-    (JSON values allowed: ``SNAPPRICE_PLATFORMS__JD__QPS=2``); ``DATABASE_URL`` sets
-    ``database.url``. Errors name the offending key.
+    Precedence: ``path`` argument, ``SNAPPRICE_CONFIG``, ``config/snapprice.toml`` in the
+    working directory, the default config shipped in the package.
+    ``SNAPPRICE_SECTION__KEY=value`` overrides one key (JSON values allowed:
+    ``SNAPPRICE_PLATFORMS__JD__QPS=2``); ``DATABASE_URL`` sets ``database.url``. Errors
+    name the offending key.
     """
     env = dict(os.environ if environ is None else environ)
     chosen = path or env.get("SNAPPRICE_CONFIG") or ""
-    cfg_path = Path(chosen) if chosen else DEFAULT_CONFIG
+    cfg_path = Path(chosen) if chosen else DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else default_config()
     tree: dict[str, Any] = {}
     if cfg_path.exists():
         try:

@@ -16,9 +16,11 @@ import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from snapprice import migrate, runstages, searching
-from snapprice.db import to_libpq, to_sqlalchemy
+from snapprice import run
+from snapprice.search import executor
 from snapprice.settings import Settings, load_settings
+from snapprice.store import migrate
+from snapprice.store.database import to_libpq, to_sqlalchemy
 from tests.flowkit import CREDS
 
 RUNNER = Path(__file__).with_name("stage_runner.py")
@@ -69,12 +71,12 @@ def run_pipeline(engine: Engine, settings: Settings, catalog: str | Path, *,
                  limiter_dsn: str | None = None, resume_run: int | None = None) -> dict[str, Any]:
     """The snapshot flow's stages without Prefect: start (or reopen), ingest, search, close."""
     if resume_run is None:
-        run_id = runstages.start_run(engine, settings, kind="manual", catalog=str(catalog))
+        run_id = run.start_run(engine, settings, kind="manual", catalog=str(catalog))
     else:
-        run_id = runstages.resume_target(engine, resume_run)
-    runstages.ingest(engine, settings, run_id, catalog)
-    summary = searching.execute_searches(engine, settings, run_id, limiter_dsn=limiter_dsn)
-    return {**runstages.close_run(engine, run_id), "summary": summary}
+        run_id = run.resume_target(engine, resume_run)
+    run.ingest(engine, settings, run_id, catalog)
+    summary = executor.execute_searches(engine, settings, run_id, limiter_dsn=limiter_dsn)
+    return {**run.close_run(engine, run_id), "summary": summary}
 
 
 def runner_env(extra: dict[str, str] | None = None) -> dict[str, str]:

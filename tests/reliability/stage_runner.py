@@ -33,10 +33,11 @@ def main() -> None:
     stage, _, n = args.kill_at.partition(":")
     kill_after = int(n) if n else 0
 
-    from snapprice import runstages, searching
-    from snapprice.db import make_engine
+    from snapprice import run
+    from snapprice.search import executor
     from snapprice.settings import load_settings
     from snapprice.store import runs
+    from snapprice.store.database import make_engine
 
     settings = load_settings(args.config)
     engine = make_engine(settings.database.url)
@@ -61,16 +62,16 @@ def main() -> None:
         runs.complete_task = complete_then_die  # type: ignore[assignment]
 
     if args.resume is None:
-        run_id = runstages.start_run(engine, settings, kind="manual", catalog=settings.catalog.path)
+        run_id = run.start_run(engine, settings, kind="manual", catalog=settings.catalog.path)
     else:
-        run_id = runstages.resume_target(engine, args.resume)
+        run_id = run.resume_target(engine, args.resume)
     _say("run", run_id)
     _say("stage ingest")
-    runstages.ingest(engine, settings, run_id, settings.catalog.path, progress=progress)
+    run.ingest(engine, settings, run_id, settings.catalog.path, progress=progress)
     _say("stage search")
     dsn = settings.database.url if settings.search.limiter == "postgres" else None
-    summary = searching.execute_searches(engine, settings, run_id, limiter_dsn=dsn)
-    result = runstages.close_run(engine, run_id)
+    summary = executor.execute_searches(engine, settings, run_id, limiter_dsn=dsn)
+    result = run.close_run(engine, run_id)
     result["calls"] = summary.calls
     _say("result", json.dumps(result, default=str))
     engine.dispose()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from snapprice import runstages
+from snapprice import run
 from snapprice.errors import CatalogError
 from snapprice.sandbox import SandboxConfig, start_in_thread
 from tests.conftest import DATA_TABLES
@@ -52,12 +52,12 @@ def test_bad_input_corpus_lands_once_in_reject(clean_db, database_url, tmp_path)
 
         failures = []
         for name, (path, message) in corpus.malformed.items():
-            run_id = runstages.start_run(clean_db, settings, kind="manual", catalog=str(path))
+            run_id = run.start_run(clean_db, settings, kind="manual", catalog=str(path))
             with pytest.raises(CatalogError) as err:
-                runstages.ingest(clean_db, settings, run_id, path)
+                run.ingest(clean_db, settings, run_id, path)
             assert message in str(err.value), (name, str(err.value))
             assert str(path.name) in str(err.value)
-            closed = runstages.close_run(clean_db, run_id, error=f"CatalogError: {err.value}")
+            closed = run.close_run(clean_db, run_id, error=f"CatalogError: {err.value}")
             assert closed["status"] == "failed" and closed["n_groups"] == 0
             failures.append(f"{name}: {err.value}")
     statuses = dict(q(clean_db, "SELECT status, count(*) FROM run GROUP BY 1"))

@@ -10,11 +10,13 @@ import warnings
 
 import pytest
 
-from snapprice import migrate, runstages, searching
-from snapprice.db import make_engine, to_sqlalchemy
+from snapprice import run
 from snapprice.errors import DatabaseUnavailable
 from snapprice.sandbox import SandboxConfig, start_in_thread
 from snapprice.sandbox.catalogs import generate_catalog
+from snapprice.search import executor
+from snapprice.store import migrate
+from snapprice.store.database import make_engine, to_sqlalchemy
 from tests.reliability.kit import (
     PlatformCfg,
     duplicates,
@@ -96,14 +98,14 @@ def test_short_outage_is_waited_out(own_pg, tmp_path):
     sb, catalog, settings = _setup(tmp_path, url)
     out: dict = {}
 
-    def run() -> None:
+    def work() -> None:
         try:
             out["result"] = run_pipeline(engine, settings, catalog.csv_path)
         except BaseException as exc:  # handed to the test thread
             out["error"] = exc
 
     try:
-        worker = threading.Thread(target=run, daemon=True)
+        worker = threading.Thread(target=work, daemon=True)
         worker.start()
         _wait_done(engine, 8)
         pg.stop()
@@ -130,12 +132,12 @@ def test_long_outage_fails_clearly_and_resumes(own_pg, tmp_path):
     _empty(engine)
     sb, catalog, settings = _setup(tmp_path, url)
     out: dict = {}
-    run_id = runstages.start_run(engine, settings, kind="manual", catalog=str(catalog.csv_path))
-    runstages.ingest(engine, settings, run_id, catalog.csv_path)
+    run_id = run.start_run(engine, settings, kind="manual", catalog=str(catalog.csv_path))
+    run.ingest(engine, settings, run_id, catalog.csv_path)
 
     def search() -> None:
         try:
-            searching.execute_searches(engine, settings, run_id, db_wait=1.5)
+            executor.execute_searches(engine, settings, run_id, db_wait=1.5)
         except BaseException as exc:
             out["error"] = exc
 

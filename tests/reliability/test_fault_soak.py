@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from snapprice.normalize import normalize_item
-from snapprice.platforms.gateway import parse_gateway_body
 from snapprice.sandbox import SandboxConfig, start_in_thread
 from snapprice.sandbox.catalogs import generate_catalog
+from snapprice.search.platforms.gateway import parse_gateway_body
 from tests.reliability.kit import (
     PlatformCfg,
     duplicates,

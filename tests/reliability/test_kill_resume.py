@@ -12,9 +12,10 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from snapprice import runstages, searching
+from snapprice import run
 from snapprice.sandbox import SandboxConfig, start_in_thread
 from snapprice.sandbox.catalogs import generate_catalog
+from snapprice.search import executor
 from tests.conftest import DATA_TABLES
 from tests.reliability.kit import (
     PlatformCfg,
@@ -95,12 +96,12 @@ def world(engine, database_url, tmp_path_factory):
         settings = settings_for(config)
         _truncate(engine)
         # run_pipeline's stages, with the search stage timed (where the "time" trials kill).
-        run_id = runstages.start_run(engine, settings, kind="manual", catalog=str(catalog.csv_path))
-        runstages.ingest(engine, settings, run_id, catalog.csv_path)
+        run_id = run.start_run(engine, settings, kind="manual", catalog=str(catalog.csv_path))
+        run.ingest(engine, settings, run_id, catalog.csv_path)
         started = time.monotonic()
-        searching.execute_searches(engine, settings, run_id)
+        executor.execute_searches(engine, settings, run_id)
         search_seconds = time.monotonic() - started
-        result = runstages.close_run(engine, run_id)
+        result = run.close_run(engine, run_id)
         assert result["status"] == "succeeded", result
         baseline = dump_tables(engine)
         n_tasks = one(engine, "SELECT count(*) FROM search_task")

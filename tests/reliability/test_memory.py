@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from snapprice import searching
 from snapprice.sandbox import SandboxConfig, start_in_thread
 from snapprice.sandbox.catalogs import generate_catalog
+from snapprice.search import executor
 from tests.reliability.kit import PlatformCfg, run_pipeline, settings_for, write_config
 
 pytestmark = pytest.mark.integration
@@ -15,7 +15,7 @@ PLATFORMS = ("taobao", "jd")
 CONCURRENCY = 2
 
 
-class _Watched(searching._Images):
+class _Watched(executor._Images):
     peak = 0
 
     async def get(self, gid):  # type: ignore[no-untyped-def]
@@ -25,7 +25,7 @@ class _Watched(searching._Images):
 
 
 def test_query_pictures_are_released(clean_db, database_url, tmp_path, monkeypatch):
-    monkeypatch.setattr(searching, "_Images", _Watched)
+    monkeypatch.setattr(executor, "_Images", _Watched)
     with start_in_thread(SandboxConfig(seed=11, n_products=60, qps=200)) as sb:
         catalog = generate_catalog(sb.world, tmp_path / "catalog", 40, seed=8)
         config = write_config(tmp_path / "snapprice.toml", database_url=database_url,

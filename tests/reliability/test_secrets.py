@@ -13,10 +13,10 @@ import psycopg
 import pytest
 from psycopg import errors, sql
 
-from snapprice.db import to_libpq
-from snapprice.orchestration import load_flows
+from snapprice import pipeline
 from snapprice.sandbox import SandboxConfig, start_in_thread
 from snapprice.sandbox.catalogs import generate_catalog
+from snapprice.store.database import to_libpq
 from tests.reliability.kit import REPO, PlatformCfg, write_config
 
 pytestmark = pytest.mark.integration
@@ -82,7 +82,7 @@ def test_full_run_leaks_no_secret(prefect_harness, clean_db, database_url, tmp_p
         with config.open("a", encoding="utf-8") as fh:  # jd: right key, wrong secret
             fh.write(f'[platforms.jd]\nprotocol = "gateway"\nbase_url = "{sb.base_url}"\nqps = 50\n'
                      'credentials = { key = "SNAPPRICE_GATEWAY_KEY", secret = "REL_WRONG_SECRET" }\n')
-        result = load_flows("snapshot").snapshot(kind="manual", config=str(config))
+        result = pipeline.snapshot(kind="manual", config=str(config))
     assert result["n_searches"] > 0 and "jd" in result["searches"]["stopped"]
 
     from prefect.client.orchestration import get_client
@@ -162,7 +162,7 @@ _SQL_CALLS = {"execute", "executemany", "exec_driver_sql", "text", "copy", "scal
 _SQL_WORDS = re.compile(r"\b(SELECT|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|COPY|WHERE)\b")
 # Reviewed exceptions: (file, source line) -> why it is safe.
 ALLOWED = {
-    ("snapprice/alerts.py", "result = conn.execute(text(_INSERT.format(body=body)),"):
+    ("snapprice/alerts/rules.py", "result = conn.execute(text(_INSERT.format(body=body)),"):
         "joins module-level SQL fragments (constants); every value is a bound parameter",
 }
 

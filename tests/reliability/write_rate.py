@@ -26,12 +26,12 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=20)
     args = ap.parse_args()
 
-    from snapprice import runstages
-    from snapprice.db import make_engine
-    from snapprice.models import SearchItem, SearchPage
-    from snapprice.searching import normalize_page
+    from snapprice import run
+    from snapprice.models import SearchItem, SearchPage, SearchTask
+    from snapprice.normalize import normalize_page
     from snapprice.settings import Settings
     from snapprice.store import runs
+    from snapprice.store.database import make_engine
     from tests.reliability.kit import one, scratch_database
 
     rng = random.Random(1)
@@ -48,11 +48,11 @@ def main() -> None:
     with scratch_database(args.server) as url:
         engine = make_engine(url, pool_size=8)
         for threads in (1, 2, 4):
-            run_id = runstages.start_run(engine, Settings(), kind="manual", catalog="bench")
+            run_id = run.start_run(engine, Settings(), kind="manual", catalog="bench")
             pages = [page(n) for n in range(args.tasks)]
 
             def store(n: int, run_id: int = run_id, pages: list[SearchPage] = pages) -> None:
-                task = runs.SearchTask(run_id, n, "taobao", 1)
+                task = SearchTask(run_id, n, "taobao", 1)
                 snaps, rejects = normalize_page("taobao", pages[n].items)
                 now = datetime.now(UTC)
                 with engine.begin() as conn:

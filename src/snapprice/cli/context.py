@@ -9,8 +9,8 @@ from typing import Any
 
 import typer
 
-from snapprice.db import Database, open_database
 from snapprice.settings import Settings, load_settings
+from snapprice.store.database import Database, open_database
 
 
 def settings_from(ctx: typer.Context, *, require_credentials: bool = False) -> Settings:

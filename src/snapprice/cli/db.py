@@ -9,8 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from snapprice import migrate
 from snapprice.cli.context import database_from, settings_from
+from snapprice.store import migrate
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()
@@ -70,7 +70,7 @@ def query(
 
     import sqlalchemy as sa
 
-    from snapprice.db import make_engine
+    from snapprice.store.database import make_engine
 
     statement = Path(sql[1:]).read_text(encoding="utf-8") if sql.startswith("@") else sql
     settings = settings_from(ctx)

@@ -12,9 +12,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from snapprice.dedupe_run import DedupeResult, ImageLimits, dedupe_catalog
+from snapprice.dedupe.hashing.batch import MemoryHashCache, from_signed64
+from snapprice.dedupe.stage import DedupeResult, ImageLimits, dedupe_catalog
 from snapprice.errors import SnappriceError
-from snapprice.hashing import MemoryHashCache, from_signed64
 from snapprice.settings import load_settings
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)

@@ -6,6 +6,7 @@ import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated, Any
 
 import typer
@@ -21,6 +22,17 @@ TRY_SQL = (
     "SELECT platform, item_id, prev_price, price, change_pct FROM price_change ORDER BY captured_at DESC",
     "SELECT run_id, kind, status, n_groups, n_searches, n_snapshots FROM run ORDER BY run_id DESC",
 )
+
+
+def _pipeline() -> ModuleType:
+    """``snapprice.pipeline``, imported after setting quiet, offline-friendly Prefect defaults
+    (Prefect reads them when it is imported); a user's own settings win."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL", "WARNING")
+    from snapprice import pipeline
+
+    return pipeline
 
 
 def _print_result(result: dict[str, Any], as_json: bool) -> None:
@@ -51,11 +63,8 @@ def run(
     if run_id is not None and not resume:
         raise SnappriceError("a RUN_ID is only accepted with --resume")
     settings_from(ctx, require_credentials=True)  # fail fast, before Prefect starts
-    from snapprice.orchestration import load_flows
-
-    flow = load_flows("snapshot").snapshot
     obj = ctx.find_root().obj or {}
-    result = flow(kind=kind, catalog=str(catalog) if catalog else None, resume=resume,
+    result = _pipeline().snapshot(kind=kind, catalog=str(catalog) if catalog else None, resume=resume,
                   run_id=run_id, config=str(obj["config"]) if obj.get("config") else None,
                   data_dir=str(data_dir_from(ctx)) if data_dir_from(ctx) else None)
     _print_result(result, as_json)
@@ -65,8 +74,8 @@ def run(
 
 def _write_report(ctx: typer.Context, out: Path) -> Path:
     from snapprice.cli.context import database_from
-    from snapprice.db import make_engine
     from snapprice.report import write_report
+    from snapprice.store.database import make_engine
 
     settings = settings_from(ctx)
     with database_from(ctx, settings) as db:
@@ -83,10 +92,8 @@ def demo(
     items: Annotated[int, typer.Option(help="Rows of the generated sample catalog.")] = 60,
 ) -> None:
     """Everything on embedded defaults: embedded PostgreSQL, the sandbox, a sample catalog."""
-    from snapprice import demo as demo_ws
-    from snapprice.db import default_data_dir
-    from snapprice.orchestration import load_flows
-
+    from snapprice.cli import demo as demo_ws
+    from snapprice.store.database import default_data_dir
     data_dir = data_dir_from(ctx) or default_data_dir()
     root = Path(data_dir).parent / "demo"
     console.print(f"demo workspace: {root}")
@@ -95,8 +102,7 @@ def demo(
         for name, value in demo_ws.DEMO_ENV.items():
             os.environ.setdefault(name, value)
         console.print(f"marketplace sandbox on {ws.sandbox.base_url}; catalog {ws.catalog}")
-        flow = load_flows("snapshot").snapshot
-        result = flow(kind="demo", config=str(ws.config), data_dir=str(data_dir))
+        result = _pipeline().snapshot(kind="demo", config=str(ws.config), data_dir=str(data_dir))
     finally:
         ws.sandbox.stop()
     _print_result(result, False)
@@ -128,12 +134,9 @@ def backfill(
     if until <= since:
         raise SnappriceError("--until must be after --since")
     settings_from(ctx, require_credentials=fill_gaps)
-    from snapprice.orchestration import load_flows
-
-    flow = load_flows("backfill").backfill
     obj = ctx.find_root().obj or {}
     since_u, until_u = (d if d.tzinfo else d.replace(tzinfo=UTC) for d in (since, until))
-    result = flow(since=since_u, until=until_u, replay=replay, fill_gaps=fill_gaps,
+    result = _pipeline().backfill(since=since_u, until=until_u, replay=replay, fill_gaps=fill_gaps,
                   config=str(obj["config"]) if obj.get("config") else None,
                   data_dir=str(data_dir_from(ctx)) if data_dir_from(ctx) else None,
                   catalog=str(catalog) if catalog else None)
@@ -156,14 +159,12 @@ def serve(
 ) -> None:
     """Serve the snapshot flow on its cron schedule (needs a Prefect server: PREFECT_API_URL)."""
     settings = settings_from(ctx, require_credentials=True)
-    from snapprice.orchestration import load_flows
-
     if not os.environ.get("PREFECT_API_URL"):
         raise SnappriceError(
             "serving schedules needs a Prefect server: start one with `prefect server start` and "
             "set PREFECT_API_URL=http://127.0.0.1:4200/api (local mode cannot schedule)")
     obj = ctx.find_root().obj or {}
-    flow = load_flows("snapshot").snapshot
+    flow = _pipeline().snapshot
     params = {"kind": "scheduled",
               "config": str(Path(obj["config"]).resolve()) if obj.get("config") else None,
               "data_dir": str(data_dir_from(ctx)) if data_dir_from(ctx) else None}

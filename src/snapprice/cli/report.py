@@ -33,8 +33,8 @@ def report(
     sku: Annotated[str | None, typer.Option("--sku", help="Only this SKU.")] = None,
 ) -> None:
     """Price history charts, best price per platform, movers, new and gone listings, alerts, run health."""
-    from snapprice.db import make_engine
     from snapprice.report import write_report
+    from snapprice.store.database import make_engine
 
     start = _day(since)
     settings = settings_from(ctx)

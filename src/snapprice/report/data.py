@@ -9,9 +9,9 @@ from typing import Any
 
 import polars as pl
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
-from snapprice.alerts import fetch_alerts
+from snapprice.alerts.rules import fetch_alerts
 
 # Strict dtypes of every frame, declared once.
 SERIES = {"sku": pl.String, "platform": pl.String, "day": pl.Date, "price": pl.Float64, "currency": pl.String}
@@ -206,3 +206,16 @@ def collect(conn: Connection, since: date, sku: str | None, until: datetime | No
     }
     return ReportData(since, until, sku, series, best, platforms, drops, rises, appeared, disappeared,
                       runs, quota, rejects, alerts, counts)
+
+
+def biggest_changes(engine: Engine, run_id: int, limit: int = 10) -> list[dict[str, Any]]:
+    """The run's largest price moves against each listing's previous snapshot."""
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT c.platform, c.item_id, left(c.title, 40) AS title, c.prev_price, c.price,"
+            " c.change_pct FROM price_change AS c JOIN price_snapshot AS s"
+            " ON s.listing_id = c.listing_id AND s.captured_at = c.captured_at"
+            " WHERE s.run_id = %(r)s ORDER BY abs(c.change_pct) DESC NULLS LAST LIMIT %(n)s",
+            {"r": run_id, "n": limit},
+        ).mappings().all()
+    return [{k: (str(v) if v is not None and k != "title" else v) for k, v in r.items()} for r in rows]

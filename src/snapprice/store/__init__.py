@@ -1,1 +1,1 @@
-"""PostgreSQL side of the pipeline: run state, catalog and hashes, idempotent bulk loads."""
+"""Store: the database, its migrations, run state and idempotent loads in PostgreSQL."""

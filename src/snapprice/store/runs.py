@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from snapprice.models import ListingSnapshot, Reject, SearchPage
+from snapprice.models import ListingSnapshot, Reject, SearchPage, SearchTask
+from snapprice.store.archive import archive_response
 from snapprice.store.loader import LoadResult, load_snapshots, record_rejects
 
 RUN_KINDS = ("scheduled", "manual", "backfill", "demo")
-
-
-@dataclass(frozen=True, slots=True)
-class SearchTask:
-    run_id: int
-    group_id: int
-    platform: str
-    page: int
-    attempts: int = 0
 
 
 def create_run(
@@ -152,45 +142,6 @@ def end_task(conn: Connection, task: SearchTask, status: str, error: str) -> Non
         {"s": status, "e": error[:2000], "r": task.run_id, "g": task.group_id,
          "p": task.platform, "n": task.page},
     )
-
-
-def archive_response(
-    conn: Connection,
-    task: SearchTask,
-    page: SearchPage,
-    *,
-    marketplace: str,
-    protocol: str,
-    requested_at: datetime,
-    received_at: datetime,
-) -> int:
-    """Archive the (redacted) response of a task; returns its raw_id (existing one on rerun)."""
-    params = {
-        "r": task.run_id, "g": task.group_id, "p": task.platform, "n": task.page,
-        "m": marketplace, "proto": protocol, "req_at": requested_at, "rec_at": received_at,
-        "status": page.http_status, "cached": page.cached, "quota": page.quota,
-        "request": json.dumps(page.request, ensure_ascii=False, default=str),
-        "body": json.dumps(page.body, ensure_ascii=False, default=str),
-    }
-    raw_id = conn.execute(
-        text(
-            "INSERT INTO raw_response (run_id, group_id, platform, page, marketplace, protocol,"
-            " requested_at, received_at, http_status, cached, quota, request, body) "
-            "VALUES (:r, :g, :p, :n, :m, :proto, :req_at, :rec_at, :status, :cached, :quota,"
-            " CAST(:request AS jsonb), CAST(:body AS jsonb)) "
-            "ON CONFLICT (run_id, group_id, platform, page) DO NOTHING RETURNING raw_id"
-        ),
-        params,
-    ).scalar_one_or_none()
-    if raw_id is None:
-        raw_id = conn.execute(
-            text(
-                "SELECT raw_id FROM raw_response WHERE (run_id, group_id, platform, page)"
-                " = (:r, :g, :p, :n)"
-            ),
-            params,
-        ).scalar_one()
-    return int(raw_id)
 
 
 def complete_task(

@@ -1,1 +1,0 @@
-"""Prefect flows of snapprice: thin recipes over the stages in src/snapprice."""

@@ -1,0 +1,1 @@
+"""SQL of snapprice, shipped inside the package as ``snapprice._sql`` (see snapprice.paths)."""

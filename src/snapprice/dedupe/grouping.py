@@ -1,0 +1,228 @@
+"""Near-duplicate groups over perceptual hashes: one representative image per group.
+
+Rows with the same content digest are one image (exact duplicates never reach the index).
+Candidate pairs: pHashes within ``threshold`` bits (``snapprice.hamming.near_pairs``) and,
+with a ``dup`` descriptor column, untrimmed hashes and full hashes within ``window_radius``
+of another image's crop-window hashes. Both searches cap the bits probed per band
+(``band_bits``): complete up to 8 (pHash) and 5 (windows) bits, most pairs beyond. Every
+candidate is verified on the 8×8 colour thumbnails (``dupfeatures.verify_pairs``); rows
+without a descriptor fall back to the 2×2 ``colour`` check: recolourings of a product are
+different products with the same luminance hash. Linked images form groups (connected
+components); the representative is the largest image, ties broken by the smallest digest;
+``group_id`` counts groups in order of their first row.
+
+Example::
+
+    >>> frame = pl.DataFrame({"sku": ["a", "b"], "digest": ["d1", "d2"], "phash": [0, 1],
+    ...                       "width": [800, 400], "height": [800, 400]})
+    >>> group(frame, threshold=8).select("sku", "group_id", "is_representative", "distance")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from snapprice.dedupe.colour import COLOUR_TOLERANCE, colours_agree
+from snapprice.dedupe.features import CHROMA_TOLERANCE, NCC_MIN, Features, unpack, verify_pairs
+from snapprice.dedupe.hamming import near_pairs, near_pairs_between, popcount64
+
+DEFAULT_THRESHOLD = 14  # docs/dedupe.md: candidates within 14 bits (banded), verified on thumbnails
+BAND_BITS = 2  # pHash search probes ≤ 2 bits per band: complete to 8 bits, most pairs at 10–12
+WINDOW_RADIUS = 8  # a full hash against another image's crop-window hashes
+WINDOW_BAND_BITS = 1  # window search probes ≤ 1 bit per band: complete to 5 bits, most at 6–8
+GROUP_COLUMNS = ("group_id", "is_representative", "distance")
+
+
+@dataclass(frozen=True, slots=True)
+class DedupeStats:
+    """What one dedupe saved: every group is searched once instead of every image."""
+
+    images: int  # catalog rows that reached grouping
+    unique_images: int  # distinct content digests
+    rejects: int
+    groups: int
+    searches_saved: int  # per platform: images - groups
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def _as_frame(records: pl.DataFrame | Sequence[Mapping[str, Any]] | Sequence[Any]) -> pl.DataFrame:
+    if isinstance(records, pl.DataFrame):
+        return records
+    rows = [r if isinstance(r, Mapping) else asdict(r) for r in records]
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def _uint64(series: pl.Series) -> np.ndarray:
+    """pHash column (unsigned, or signed BIGINT from the database) as uint64."""
+    if series.dtype == pl.UInt64:
+        return series.to_numpy().astype(np.uint64, copy=False)
+    if series.dtype.is_integer() and series.dtype not in (pl.Int128, pl.UInt128):
+        return series.cast(pl.Int64).to_numpy().view(np.uint64)
+    # Python ints above 2**63 arrive as Int128 or objects: mask them to 64 bits.
+    return np.array([int(v) & (2**64 - 1) for v in series], dtype=np.uint64)
+
+
+def _leaders(phash: np.ndarray, colour: np.ndarray | None, tolerance: float) -> np.ndarray:
+    """For each node, the node it merges with before any search: same pHash, same colour.
+
+    Collapsing equal hashes first keeps the index free of big buckets of identical values.
+    """
+    n = phash.size
+    order = np.lexsort((np.arange(n), phash))
+    sorted_h = phash[order]
+    starts = np.flatnonzero(np.r_[True, sorted_h[1:] != sorted_h[:-1]])
+    leader = np.empty(n, dtype=np.int64)
+    sizes = np.diff(np.r_[starts, n])
+    leader[order] = np.repeat(order[starts], sizes)
+    if colour is None:
+        return leader
+    for s, size in zip(starts[sizes > 1], sizes[sizes > 1], strict=True):
+        run = order[s:s + size]
+        heads: list[int] = []
+        for node in run.tolist():
+            agree = (colours_agree(colour[heads], np.full(len(heads), colour[node]), tolerance)
+                     if heads else [])
+            hit = next((h for h, ok in zip(heads, agree, strict=True) if ok), None)
+            if hit is None:
+                heads.append(node)
+                hit = node
+            leader[node] = hit
+    return leader
+
+
+def _candidates(phash: np.ndarray, feats: Features, heads: np.ndarray, threshold: int,
+                window_radius: int, threads: int,
+                window_band_bits: int | None = WINDOW_BAND_BITS,
+                band_bits: int | None = BAND_BITS) -> tuple[np.ndarray, np.ndarray]:
+    """Node pairs (a < b) worth verifying: pHashes (plus untrimmed hashes where a pad was
+    cut) within ``threshold``, and full hashes within ``window_radius`` of a crop window.
+    """
+    ok = heads[feats.ok[heads]]
+    retrimmed = ok[feats.untrimmed[ok] != feats.full[ok]]
+    keys = np.concatenate([phash[heads], feats.untrimmed[retrimmed]])
+    owner = np.concatenate([heads, retrimmed])
+    pi, pj = near_pairs(keys, threshold, threads=threads, band_bits=band_bits)
+    qi, ti = near_pairs_between(feats.full[ok], feats.windows[ok].ravel(), window_radius,
+                                band_bits=window_band_bits)
+    a = np.concatenate([owner[pi], ok[qi]])
+    b = np.concatenate([owner[pj], ok[ti // feats.windows.shape[1]]])
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    n = phash.size
+    key = np.unique(lo[lo != hi] * n + hi[lo != hi])
+    return key // n, key % n
+
+
+def group(
+    records: pl.DataFrame | Sequence[Mapping[str, Any]] | Sequence[Any],
+    threshold: int = DEFAULT_THRESHOLD,
+    *,
+    colour_check: bool = True,
+    colour_tolerance: float = COLOUR_TOLERANCE,
+    threads: int = 1,
+    verify: bool = True,
+    window_radius: int = WINDOW_RADIUS,
+    window_band_bits: int | None = WINDOW_BAND_BITS,
+    band_bits: int | None = BAND_BITS,
+    chroma_tolerance: float = CHROMA_TOLERANCE,
+    ncc_min: float = NCC_MIN,
+) -> pl.DataFrame:
+    """Add ``group_id`` (0..n-1), ``is_representative`` and ``distance`` to hashed records.
+
+    ``records`` needs ``digest``, ``phash``, ``width``, ``height`` (``sku`` and any other
+    columns pass through). With a ``dup`` column (``dupfeatures.describe`` bytes) candidates
+    also come from untrimmed and crop-window hashes and every candidate pair is verified on
+    thumbnails (``verify=False``: pHash pairs and the colour check only); rows without one
+    fall back to ``colour`` when present. Exactly one row per group is the representative:
+    the first row carrying the group's representative digest.
+    """
+    frame = _as_frame(records)
+    n_rows = frame.height
+    if n_rows == 0:
+        return frame.with_columns(
+            pl.lit(None, pl.Int64).alias("group_id"), pl.lit(None, pl.Boolean).alias(
+                "is_representative"), pl.lit(None, pl.Int64).alias("distance"))
+    # Node = one distinct digest; node ids follow digest order, so "smaller id" = "smaller digest".
+    node_of_row = (frame["digest"].rank("dense") - 1).cast(pl.Int64).to_numpy()
+    n_nodes = int(node_of_row.max()) + 1
+    _, first_row = np.unique(node_of_row, return_index=True)
+    phash = _uint64(frame["phash"])[first_row]
+    area = (frame["width"].cast(pl.Int64) * frame["height"].cast(pl.Int64)).fill_null(0)
+    area = area.to_numpy()[first_row]
+    colour = None
+    if colour_check and "colour" in frame.columns and frame["colour"].null_count() < n_rows:
+        colour = frame["colour"].cast(pl.Int64).fill_null(-1).to_numpy()[first_row]
+
+    leader = _leaders(phash, colour, colour_tolerance)
+    heads = np.flatnonzero(leader == np.arange(n_nodes))
+    feats = None
+    if verify and "dup" in frame.columns and frame["dup"].null_count() < n_rows:
+        dups = frame["dup"].to_list()
+        feats = unpack([dups[i] for i in first_row])
+        a, b = _candidates(phash, feats, heads, threshold, window_radius, threads,
+                          window_band_bits, band_bits)
+    else:
+        pi, pj = near_pairs(phash[heads], threshold, threads=threads, band_bits=band_bits)
+        a, b = heads[pi], heads[pj]
+    if a.size:
+        keep = np.ones(a.size, dtype=bool)
+        both = feats.ok[a] & feats.ok[b] if feats is not None else np.zeros(a.size, dtype=bool)
+        if both.any():
+            keep[both] = verify_pairs(feats, a[both], b[both], ncc_min=ncc_min,
+                                      chroma_tolerance=chroma_tolerance)
+        if colour is not None and (~both).any():
+            keep[~both] = colours_agree(colour[a[~both]], colour[b[~both]], colour_tolerance)
+        a, b = a[keep], b[keep]
+    src = np.concatenate([np.arange(n_nodes), a])
+    dst = np.concatenate([leader, b])
+    graph = coo_matrix((np.ones(src.size, dtype=np.int8), (src, dst)), shape=(n_nodes, n_nodes))
+    _, comp = connected_components(graph, directed=False)
+
+    # Representative node per component: largest area, then smallest digest (node id).
+    rank = np.lexsort((np.arange(n_nodes), -area, comp))
+    is_first = np.r_[True, comp[rank][1:] != comp[rank][:-1]]
+    rep_node = np.empty(comp.max() + 1, dtype=np.int64)
+    rep_node[comp[rank][is_first]] = rank[is_first]
+
+    comp_of_row = comp[node_of_row]
+    # group ids in order of each group's first row: stable for the same catalog.
+    _, first_row_of_comp = np.unique(comp_of_row, return_index=True)
+    gid_of_comp = np.empty_like(first_row_of_comp)
+    gid_of_comp[np.argsort(first_row_of_comp, kind="stable")] = np.arange(first_row_of_comp.size)
+    group_id = gid_of_comp[np.unique(comp_of_row, return_inverse=True)[1]]
+    rep_of_row = rep_node[comp_of_row]
+    is_rep_node_row = node_of_row == rep_of_row
+    # Only the first row with the representative digest represents the group.
+    rep_rows = np.flatnonzero(is_rep_node_row)
+    _, first_rep = np.unique(comp_of_row[rep_rows], return_index=True)
+    is_rep = np.zeros(n_rows, dtype=bool)
+    is_rep[rep_rows[first_rep]] = True
+    distance = popcount64(phash[node_of_row] ^ phash[rep_of_row]).astype(np.int64)
+    return frame.with_columns(
+        pl.Series("group_id", group_id, dtype=pl.Int64),
+        pl.Series("is_representative", is_rep, dtype=pl.Boolean),
+        pl.Series("distance", distance, dtype=pl.Int64),
+    )
+
+
+def dedupe_stats(grouped: pl.DataFrame, rejects: int | Sequence[Any] = 0) -> DedupeStats:
+    """Counts for a frame returned by ``group`` plus the rejects of earlier stages."""
+    n_rejects = rejects if isinstance(rejects, int) else len(rejects)
+    if grouped.height == 0:
+        return DedupeStats(0, 0, n_rejects, 0, 0)
+    groups = grouped["group_id"].n_unique()
+    return DedupeStats(
+        images=grouped.height,
+        unique_images=grouped["digest"].n_unique(),
+        rejects=n_rejects,
+        groups=groups,
+        searches_saved=grouped.height - groups,
+    )

@@ -1,0 +1,122 @@
+"""One dedupe pass over a catalog: read → load images → hash (cached) → group, with rejects.
+
+The command line and the flow both call ``dedupe_catalog``; the hash cache is injected
+(``MemoryHashCache`` here, PostgreSQL ``image_hash`` in the flow).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import polars as pl
+
+from snapprice.dedupe.grouping import DedupeStats, dedupe_stats, group
+from snapprice.dedupe.hashing.batch import HashCache, ImageSource, hash_with_cache, to_signed64
+from snapprice.errors import ImageRejected
+from snapprice.ingest.catalog import read_catalog
+from snapprice.ingest.images import MAX_REDIRECTS, is_url, load_image
+from snapprice.models import Reject
+
+Progress = Callable[[str, int, int], None]  # (stage, advance, total)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageLimits:
+    """Per-image limits (settings.dedupe)."""
+
+    max_bytes: int = 25_000_000
+    max_pixels: int = 60_000_000
+    timeout: float = 15.0
+
+
+@dataclass
+class DedupeResult:
+    """The grouped frame (catalog columns + digest, phash, group columns), rejects, counts."""
+
+    frame: pl.DataFrame
+    rejects: list[Reject] = field(default_factory=list)
+    stats: DedupeStats | None = None
+    hashed: int = 0  # images hashed now (the rest came from the cache)
+
+
+def _load_all(refs: list[str], limits: ImageLimits, io_threads: int,
+              progress: Progress | None) -> dict[str, tuple[str, ImageSource] | ImageRejected]:
+    """ref → (digest, source to hash) or the rejection. Local files are hashed from disk."""
+    out: dict[str, tuple[str, ImageSource] | ImageRejected] = {}
+    with httpx.Client(max_redirects=MAX_REDIRECTS, timeout=limits.timeout) as http:
+        def one(ref: str) -> tuple[str, tuple[str, ImageSource] | ImageRejected]:
+            try:
+                # Header checks only: the hashing workers decode, and report corrupt files.
+                img = load_image(ref, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels,
+                                 timeout=limits.timeout, http=http, verify=False)
+            except ImageRejected as exc:
+                return ref, exc
+            return ref, (img.digest, img.data if is_url(ref) else ref)
+
+        with ThreadPoolExecutor(io_threads) as pool:
+            for ref, res in pool.map(one, refs):
+                out[ref] = res
+                if progress:
+                    progress("load", 1, len(refs))
+    return out
+
+
+def dedupe_catalog(
+    catalog: str | Path,
+    cache: HashCache,
+    *,
+    threshold: int,
+    workers: int = 0,
+    limits: ImageLimits = ImageLimits(),
+    io_threads: int = 8,
+    progress: Progress | None = None,
+) -> DedupeResult:
+    """Read, load, hash and group a catalog. CatalogError when it cannot be read at all."""
+    read = read_catalog(catalog)
+    source = Path(catalog).name
+    rejects = list(read.rejects)
+    refs = read.items["image_ref"].unique(maintain_order=True).to_list()
+    loaded = _load_all(refs, limits, io_threads, progress)
+
+    to_hash = {v[0]: v[1] for v in loaded.values() if not isinstance(v, ImageRejected)}
+    failed: dict[str, ImageRejected] = {}
+    total = len(to_hash)
+    records, hashed = hash_with_cache(
+        to_hash.items(), cache, workers,
+        progress=(lambda k: progress("hash", k, total)) if progress else None,
+        on_error=failed.__setitem__)
+
+    digests, phashes, widths, heights, colours, dups = [], [], [], [], [], []
+    keep = []
+    for row, ref in read.items.select("row", "image_ref").iter_rows():
+        res = loaded[ref]
+        where = f"{source}:row {row}"
+        if isinstance(res, ImageRejected):
+            rejects.append(Reject("image", where, res.reason, res.detail))
+            continue
+        rec = records.get(res[0])
+        if rec is None:
+            exc = failed.get(res[0], ImageRejected("hash_failed", ref))
+            rejects.append(Reject("image", where, exc.reason, exc.detail))
+            continue
+        keep.append(row)
+        digests.append(rec.digest)
+        phashes.append(to_signed64(rec.phash))
+        widths.append(rec.width)
+        heights.append(rec.height)
+        colours.append(rec.colour)
+        dups.append(rec.dup)
+    frame = read.items.filter(pl.col("row").is_in(keep)).with_columns(
+        pl.Series("digest", digests, dtype=pl.String),
+        pl.Series("phash", phashes, dtype=pl.Int64),
+        pl.Series("width", widths, dtype=pl.Int64),
+        pl.Series("height", heights, dtype=pl.Int64),
+        pl.Series("colour", colours, dtype=pl.Int64),
+        pl.Series("dup", dups, dtype=pl.Binary),
+    )
+    grouped = group(frame, threshold)
+    return DedupeResult(grouped, rejects, dedupe_stats(grouped, rejects), hashed)

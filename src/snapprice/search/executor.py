@@ -1,0 +1,284 @@
+"""Execute a run's search tasks: per-platform workers, one transaction per finished task."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Engine
+
+from snapprice.dedupe.hashing.batch import phash_bytes
+from snapprice.errors import (
+    DatabaseUnavailable,
+    ImageRejected,
+    PlatformFatal,
+    RequestRejected,
+    TransientError,
+)
+from snapprice.ingest.images import MAX_REDIRECTS, is_url, load_image
+from snapprice.models import ListingSnapshot, QueryImage, SearchTask
+from snapprice.normalize import normalize_page
+from snapprice.search.platforms.registry import build_searchers, close_searchers, make_http_client
+from snapprice.search.platforms.searcher import PlatformSearcher
+from snapprice.search.verify import score_snapshots
+from snapprice.settings import Settings
+from snapprice.store import runs
+from snapprice.store.database import redact_url
+from snapprice.store.groups import GroupInfo, load_groups
+
+log = logging.getLogger("snapprice.search")
+Progress = Callable[[int, int], None]  # (done, total known so far)
+# How long the executor waits out a database outage (a restart, a failover) before it
+# fails the run; every write it retries is idempotent, so retrying cannot double a row.
+DB_WAIT_SECONDS = 60.0
+WRITER_THREADS = 2
+
+
+@dataclass
+class SearchSummary:
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    snapshots: int = 0
+    stopped: dict[str, str] = field(default_factory=dict)  # platform -> why
+    calls: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+class _Images:
+    """Query images of the run's groups, read once each (local file or URL) and kept only
+    while tasks of their group are left: a run holds the pictures in flight, not all of them."""
+
+    def __init__(self, groups: dict[int, GroupInfo], settings: Settings) -> None:
+        self.groups = groups
+        self.settings = settings
+        self._cache: dict[int, asyncio.Future[QueryImage]] = {}
+        self._uses: dict[int, int] = {}  # group -> its tasks queued or under way
+        self.http = httpx.Client(timeout=settings.dedupe.fetch_timeout, max_redirects=MAX_REDIRECTS)
+
+    def _load(self, gid: int) -> QueryImage:
+        info = self.groups[gid]
+        d = self.settings.dedupe
+        img = load_image(info.image_ref, max_bytes=d.max_image_bytes, max_pixels=d.max_pixels,
+                         timeout=d.fetch_timeout, http=self.http)
+        return QueryImage(digest=img.digest, data=img.data,
+                          url=info.image_ref if is_url(info.image_ref) else None, mime=img.mime)
+
+    async def get(self, gid: int) -> QueryImage:
+        if gid not in self._cache:
+            self._cache[gid] = asyncio.ensure_future(asyncio.to_thread(self._load, gid))
+        return await self._cache[gid]
+
+    def expect(self, gid: int) -> None:
+        """One more task of ``gid`` is queued."""
+        self._uses[gid] = self._uses.get(gid, 0) + 1
+
+    def release(self, gid: int) -> None:
+        """A task of ``gid`` ended; the last one drops the picture."""
+        left = self._uses.get(gid, 0) - 1
+        if left > 0:
+            self._uses[gid] = left
+        else:
+            self._uses.pop(gid, None)
+            self._cache.pop(gid, None)
+
+
+class _Executor:
+    def __init__(self, engine: Engine, settings: Settings, run_id: int,
+                 searchers: dict[str, PlatformSearcher], progress: Progress | None,
+                 db_wait: float = DB_WAIT_SECONDS) -> None:
+        self.engine = engine
+        self.db_wait = db_wait
+        self._db_down_since: float | None = None
+        self.settings = settings
+        self.run_id = run_id
+        self.searchers = searchers
+        self.progress = progress
+        self.summary = SearchSummary()
+        self.total = 0
+        self.finished = 0
+        self.writers = ThreadPoolExecutor(WRITER_THREADS, thread_name_prefix="snapprice-db")
+        self._query_hashes: dict[str, int] = {}
+        self._pictures: httpx.AsyncClient | None = None
+
+    def _tick(self) -> None:
+        self.finished += 1
+        if self.progress:
+            self.progress(self.finished, self.total)
+
+    def _write(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run ``fn`` in its own transaction, reconnecting through a database outage."""
+        pause = 0.2
+        while True:
+            try:
+                with self.engine.begin() as conn:
+                    out = fn(conn, *args, **kwargs)
+                self._db_down_since = None
+                return out
+            except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+                now = time.monotonic()
+                if self._db_down_since is None:  # shared: queued writes do not each wait anew
+                    self._db_down_since = now
+                if now + pause - self._db_down_since > self.db_wait:
+                    first = (str(exc.orig or exc).strip().splitlines() or [""])[0][:300]
+                    raise DatabaseUnavailable(
+                        f"run {self.run_id}: PostgreSQL at {redact_url(str(self.engine.url))} "
+                        f"unreachable for more than {self.db_wait:g} s ({first}); the run "
+                        f"stopped, `snapprice run --resume {self.run_id}` finishes it") from None
+                log.warning("database unreachable (%s), retrying in %.1f s",
+                            type(exc.orig or exc).__name__, pause)
+                time.sleep(pause)
+                pause = min(pause * 2, 2.0)
+
+    async def _db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """One transaction on the small writer pool: few threads, so the event loop that
+        drives the HTTP calls is not starved of the GIL."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.writers, functools.partial(self._write, fn, *args, **kwargs))
+
+    async def _end(self, task: SearchTask, status: str, why: str) -> None:
+        await self._db(runs.end_task, task, status, why)
+        if status == "failed":
+            self.summary.failed += 1
+        else:
+            self.summary.skipped += 1
+        self._tick()
+
+    async def _one(self, task: SearchTask, queue: asyncio.Queue[SearchTask],
+                   images: _Images) -> None:
+        searcher = self.searchers[task.platform]
+        plat = self.settings.platforms[task.platform]
+        if searcher.stopped is not None:
+            await self._end(task, "skipped", f"platform stopped: {searcher.stopped}")
+            return
+        try:
+            image = await images.get(task.group_id)
+        except ImageRejected as exc:
+            await self._end(task, "failed", f"query image unusable: {exc}")
+            return
+        await self._db(runs.mark_attempt, task)
+        requested_at = datetime.now(UTC)
+        try:
+            page = await searcher.search(image, task.page)
+        except PlatformFatal as exc:
+            self.summary.stopped.setdefault(task.platform, str(exc))
+            await self._end(task, "skipped", f"platform stopped: {exc}")
+            return
+        except (RequestRejected, TransientError) as exc:
+            await self._end(task, "failed", f"{type(exc).__name__}: {exc}")
+            return
+        received_at = datetime.now(UTC)
+        marketplace = plat.platform or task.platform
+        snaps, rejects = normalize_page(marketplace, page.items)
+        weak: list[ListingSnapshot] = []
+        if self.settings.search.verify_matches and snaps:
+            snaps, weak = await self._verify(snaps, image)
+        skus = images.groups[task.group_id].skus
+        result = await self._db(
+            runs.complete_task, task, page, snaps, rejects, skus=skus, weak=weak,
+            marketplace=marketplace, protocol=plat.protocol, requested_at=requested_at,
+            received_at=received_at, max_pages=plat.pages)
+        self.summary.done += 1
+        self.summary.snapshots += result.snapshots
+        if page.has_more and task.page < plat.pages:
+            self.total += 1
+            images.expect(task.group_id)
+            queue.put_nowait(SearchTask(task.run_id, task.group_id, task.platform, task.page + 1))
+        self._tick()
+
+    async def _verify(self, snaps: list[ListingSnapshot],
+                      image: QueryImage) -> tuple[list[ListingSnapshot], list[ListingSnapshot]]:
+        """Score results by picture; those under search.match_min_score are kept as listings
+        and snapshots but not matched to the SKUs."""
+        if image.digest not in self._query_hashes:
+            self._query_hashes[image.digest] = await asyncio.to_thread(phash_bytes, image.data)
+        if self._pictures is None:
+            self._pictures = httpx.AsyncClient(timeout=self.settings.dedupe.fetch_timeout,
+                                               limits=httpx.Limits(max_connections=16))
+        scored = await score_snapshots(snaps, self._query_hashes[image.digest], self._pictures)
+        floor = self.settings.search.match_min_score
+        strong = [s for s in scored if s.score is None or s.score >= floor]
+        return strong, [s for s in scored if s.score is not None and s.score < floor]
+
+    async def _worker(self, queue: asyncio.Queue[SearchTask], images: _Images) -> None:
+        while True:
+            task = await queue.get()
+            try:
+                await self._one(task, queue, images)
+            except DatabaseUnavailable:
+                raise  # nothing can be recorded any more: run() stops every worker
+            except Exception:
+                log.exception("search task %s failed unexpectedly", task)
+                await self._end(task, "failed", "internal error (see the run log)")
+            finally:
+                images.release(task.group_id)
+                queue.task_done()
+
+    async def run(self) -> SearchSummary:
+        with self.engine.connect() as conn:
+            groups = load_groups(conn, self.run_id)
+            todo = runs.open_tasks(conn, self.run_id, list(self.searchers))
+        images = _Images(groups, self.settings)
+        queues: dict[str, asyncio.Queue[SearchTask]] = {n: asyncio.Queue() for n in self.searchers}
+        for t in todo:
+            images.expect(t.group_id)
+            queues[t.platform].put_nowait(t)
+        self.total = len(todo)
+        workers = [
+            asyncio.create_task(self._worker(q, images))
+            for q in queues.values() for _ in range(self.settings.search.concurrency)
+        ]
+        joined = asyncio.ensure_future(asyncio.gather(*(q.join() for q in queues.values())))
+        try:
+            # A worker only ends by raising: then the queues would never drain, so stop.
+            await asyncio.wait([joined, *workers], return_when=asyncio.FIRST_COMPLETED)
+            for w in workers:
+                if w.done() and not w.cancelled() and w.exception() is not None:
+                    raise w.exception()  # type: ignore[misc]
+        finally:
+            joined.cancel()
+            for w in workers:
+                w.cancel()
+            await asyncio.gather(joined, *workers, return_exceptions=True)
+            images.http.close()
+            self.writers.shutdown(wait=True)
+            if self._pictures is not None:
+                await self._pictures.aclose()
+        self.summary.calls = {n: dataclasses.asdict(s.calls) for n, s in self.searchers.items()}
+        return self.summary
+
+
+async def execute_async(engine: Engine, settings: Settings, run_id: int, *,
+                        progress: Progress | None = None, limiter_dsn: str | None = None,
+                        http: httpx.AsyncClient | None = None,
+                        db_wait: float = DB_WAIT_SECONDS) -> SearchSummary:
+    own_http = http is None
+    client = http or make_http_client(settings)
+    searchers = build_searchers(settings, client, dsn=limiter_dsn)
+    try:
+        return await _Executor(engine, settings, run_id, searchers, progress, db_wait).run()
+    finally:
+        await close_searchers(searchers)
+        if own_http:
+            await client.aclose()
+
+
+def execute_searches(engine: Engine, settings: Settings, run_id: int, *,
+                     progress: Progress | None = None, limiter_dsn: str | None = None,
+                     db_wait: float = DB_WAIT_SECONDS) -> SearchSummary:
+    """Run every open search task of ``run_id`` to done, failed or skipped.
+
+    Raises DatabaseUnavailable when PostgreSQL stays unreachable for ``db_wait`` seconds
+    (shorter outages are waited out); the run can then be resumed.
+    """
+    return asyncio.run(execute_async(engine, settings, run_id, progress=progress,
+                                     limiter_dsn=limiter_dsn, db_wait=db_wait))

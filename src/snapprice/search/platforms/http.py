@@ -1,0 +1,192 @@
+"""The HTTP round trip of every protocol, and the redaction that keeps credentials out of
+everything kept: transport failures become the error taxonomy (``snapprice.errors``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+from snapprice.errors import (
+    PlatformFatal,
+    RequestRejected,
+    TransientError,
+)
+from snapprice.models import QueryImage
+
+REDACTED = "***"
+
+
+# Parameter names whose values are credentials or signatures; replaced wherever kept.
+SECRET_PARAMS = frozenset(
+    {"key", "secret", "sign", "session", "app_key", "app_secret", "access_token", "appkey"}
+)
+
+
+# Bulky, non-secret parameters (Base64 image bytes) kept as a size note only.
+BULKY_PARAMS = frozenset({"imgcode", "image", "img_base64", "imgBase64"})
+
+
+def redact_url(url: Any) -> str:
+    """``url`` as text with credential query parameters masked."""
+    u = httpx.URL(str(url))
+    if not u.query:
+        return str(u)
+    params = [(k, REDACTED if k in SECRET_PARAMS else v) for k, v in u.params.multi_items()]
+    return str(u.copy_with(query=urlencode(params, safe="*").encode("ascii")))
+
+
+class RedactingFilter(logging.Filter):
+    """Masks credentials in URLs that a library logs (httpx logs every request URL at INFO)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_url(a) if isinstance(a, httpx.URL) or (
+                isinstance(a, str) and "://" in a and "?" in a) else a for a in record.args)
+        return True
+
+
+def install_log_redaction() -> None:
+    """Attach the RedactingFilter to httpx's logger once (idempotent)."""
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+        logger.addFilter(RedactingFilter())
+
+
+def _retry_after(header: str | None) -> float | None:
+    """Seconds of a numeric Retry-After header (HTTP dates are not worth honouring here)."""
+    try:
+        return max(float(header), 0.0) if header else None
+    except ValueError:
+        return None
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every literal credential value replaced by ``***``."""
+    for s in secrets:
+        if s:
+            text = text.replace(s, REDACTED)
+    return text
+
+
+def redact(value: Any, secrets: Iterable[str] = ()) -> Any:
+    """A deep copy of a JSON-like value with credential keys and values masked."""
+    secrets = tuple(s for s in secrets if s)
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if k in SECRET_PARAMS:
+                out[k] = REDACTED
+            elif k in BULKY_PARAMS and isinstance(v, str | bytes) and len(v) > 256:
+                out[k] = f"<{len(v)} chars>"
+            else:
+                out[k] = redact(v, secrets)
+        return out
+    if isinstance(value, list | tuple):
+        return [redact(v, secrets) for v in value]
+    if isinstance(value, str):
+        return scrub(value, secrets)
+    return value
+
+
+def request_record(method: str, url: str, params: Mapping[str, Any],
+                   form: Mapping[str, Any] | None, secrets: Iterable[str],
+                   files: Mapping[str, QueryImage] | None = None) -> dict[str, Any]:
+    """Redacted request metadata for the archive: no credential anywhere, URL without query."""
+    rec: dict[str, Any] = {
+        "method": method,
+        "url": scrub(str(httpx.URL(url).copy_with(query=None)), secrets),
+        "params": redact(dict(params), secrets),
+    }
+    if form:
+        rec["form"] = redact(dict(form), secrets)
+    if files:
+        rec["files"] = {k: f"<{len(img.data)} bytes {img.mime} sha={img.digest}>"
+                        for k, img in files.items()}
+    return rec
+
+
+async def fetch_json(
+    http: httpx.AsyncClient,
+    platform: str,
+    method: str,
+    url: str,
+    *,
+    params: Mapping[str, Any],
+    timeout: float,
+    secrets: Iterable[str],
+    data: Mapping[str, Any] | None = None,
+    files: Any = None,
+) -> tuple[int, dict[str, Any]]:
+    """One HTTP round trip → (status, JSON object); every failure becomes a PlatformError.
+
+    Exceptions are raised ``from None`` so no httpx error (whose text holds the full URL,
+    credentials included) ever travels in a traceback.
+    """
+    secrets = tuple(secrets)
+    where = f"{method} {scrub(str(httpx.URL(url).copy_with(query=None)), secrets)}"
+    try:
+        resp = await http.request(method, url, params=dict(params), data=data, files=files,
+                                  timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)))
+    except httpx.TimeoutException as exc:
+        raise TransientError(platform, f"{where}: timed out ({type(exc).__name__})") from None
+    except httpx.RequestError as exc:
+        raise TransientError(platform, f"{where}: connection failed ({type(exc).__name__})") \
+            from None
+    status = resp.status_code
+    if status == 429 or status == 408 or status >= 500:
+        raise TransientError(platform, f"{where}: HTTP {status}; will retry",
+                             retry_after=_retry_after(resp.headers.get("retry-after")))
+    if status in (401, 403, 404):
+        raise PlatformFatal(platform, f"{where}: HTTP {status}; check base_url and credentials")
+    if status >= 400:
+        raise RequestRejected(platform, f"{where}: HTTP {status}")
+    try:
+        body = json.loads(resp.content)
+    except (ValueError, UnicodeDecodeError):
+        raise TransientError(
+            platform, f"{where}: malformed JSON body ({len(resp.content)} bytes); will retry"
+        ) from None
+    if not isinstance(body, dict):
+        raise TransientError(platform, f"{where}: JSON body is a {type(body).__name__}, "
+                                       "not an object; will retry")
+    return status, body
+
+
+async def fetch_any_status(
+    http: httpx.AsyncClient, label: str, url: str, *, form: Mapping[str, Any], timeout: float,
+    secrets: Iterable[str],
+) -> tuple[int, dict[str, Any] | None]:
+    """POST a form → (status, JSON object or None): error statuses keep their JSON body,
+    because these protocols say what went wrong in it (POP ``Code``, AOP ``error_code``).
+
+    A body that is not a JSON object is judged by its status alone; transport failures
+    become ``TransientError``. Raised ``from None``: no httpx text (full URL) travels on.
+    """
+    where = f"POST {scrub(str(httpx.URL(url).copy_with(query=None)), secrets)}"
+    try:
+        resp = await http.post(url, data=dict(form),
+                               timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)))
+    except httpx.TimeoutException as exc:
+        raise TransientError(label, f"{where}: timed out ({type(exc).__name__})") from None
+    except httpx.RequestError as exc:
+        raise TransientError(label, f"{where}: connection failed ({type(exc).__name__})") from None
+    status = resp.status_code
+    try:
+        body = json.loads(resp.content)
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    if isinstance(body, dict):
+        return status, body
+    if status == 429 or status == 408 or status >= 500:
+        raise TransientError(label, f"{where}: HTTP {status}; will retry")
+    if status in (401, 403, 404):
+        text = scrub(resp.text[:120], secrets).strip()
+        raise PlatformFatal(label, f"{where}: HTTP {status} {text!r}; check base_url and credentials")
+    if status >= 400:
+        raise RequestRejected(label, f"{where}: HTTP {status}")
+    raise TransientError(label, f"{where}: malformed JSON body ({len(resp.content)} bytes); will retry")
