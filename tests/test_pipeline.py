@@ -167,3 +167,31 @@ def test_resume_after_sigkill_repeats_nothing(prefect_harness, clean_db, databas
     assert 0 <= repeated <= in_flight
     assert q(clean_db, "SELECT count(*) - count(DISTINCT (listing_id, run_id)) FROM price_snapshot") == [(0,)]
     assert q(clean_db, "SELECT count(*) FROM raw_response") == [(tasks_total,)]
+
+
+def test_deploy_puts_the_configured_schedule_on_the_entrypoints(prefect_harness, tmp_path):
+    """`snapprice deploy` makes the two deployments from flows/ with [schedule] of the config:
+    the schedule is written once, in the config."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.settings import PREFECT_API_URL
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    config = tmp_path / "deploy.toml"
+    config.write_text('[schedule]\ncron = "15 6 * * 1-5"\ntimezone = "Europe/Berlin"\n', encoding="utf-8")
+    with get_client(sync_client=True) as client:
+        client.create_work_pool(WorkPoolCreate(name="snapprice-test", type="process"))
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+    out = subprocess.run([sys.executable, "-m", "snapprice", "--config", str(config), "deploy",
+                          "--pool", "snapprice-test", "--source", repo],
+                         capture_output=True, text=True, env=env, timeout=180)
+    assert out.returncode == 0, out.stderr
+    with get_client(sync_client=True) as client:
+        snap = client.read_deployment_by_name("snapshot/snapshot-daily")
+        back = client.read_deployment_by_name("backfill/backfill")
+    assert snap.entrypoint == "flows/snapshot.py:snapshot" and back.entrypoint == "flows/backfill.py:backfill"
+    assert snap.work_pool_name == back.work_pool_name == "snapprice-test"
+    [schedule] = snap.schedules
+    assert (schedule.schedule.cron, schedule.schedule.timezone) == ("15 6 * * 1-5", "Europe/Berlin")
+    assert snap.parameters == {"kind": "scheduled", "config": str(config.resolve()), "data_dir": None}
+    assert back.schedules == []

@@ -12,9 +12,11 @@ import json
 import os
 import tomllib
 from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -58,8 +60,31 @@ class SearchSettings(_Section):
 
 
 class ScheduleSettings(_Section):
+    """When scheduled runs start: what `snapprice serve` and `snapprice deploy` schedule, and
+    the slots `backfill --fill-gaps` checks."""
+
     cron: str = "0 7 * * *"
     timezone: str = "Asia/Shanghai"
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        from cronsim import CronSim, CronSimError
+
+        try:
+            CronSim(v, datetime(2000, 1, 1))
+        except CronSimError as exc:
+            raise ValueError(f"{v!r} is not a cron expression ({exc})") from None
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{v!r} is not a time zone (e.g. Asia/Shanghai, UTC)") from None
+        return v
 
 
 class PlatformSettings(_Section):

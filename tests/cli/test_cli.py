@@ -14,7 +14,8 @@ def snapprice(*args, env=None):
 
 
 def test_help_everywhere():
-    for cmd in ([], ["db"], ["run"], ["backfill"], ["demo"], ["report"], ["dedupe"], ["sandbox", "serve"]):
+    for cmd in ([], ["db"], ["run"], ["backfill"], ["demo"], ["report"], ["dedupe"], ["serve"], ["deploy"],
+                ["sandbox", "serve"]):
         out = snapprice(*cmd, "--help")
         assert out.returncode == 0, (cmd, out.stderr)
         assert "Usage" in out.stdout
@@ -63,3 +64,21 @@ def test_sandbox_serve_takes_every_protocols_credentials(monkeypatch, tmp_path):
     assert (got.aliyun_access_key_id, got.aliyun_access_key_secret) == ("AK", "AS")
     assert got.aliyun_pids == ("mm_1_2_3", "mm_4_5_6")
     assert (got.aop_app_key, got.aop_app_secret, got.aop_access_tokens) == ("888", "file-secret", ("t1",))
+
+
+@pytest.mark.parametrize("args", [["serve", "--cron", "61 * * * *"], ["deploy", "--cron", "every day"]])
+def test_a_bad_cron_is_one_clear_line(args, tmp_path):
+    out = snapprice(*args, env={"SNAPPRICE_GATEWAY_KEY": "k", "SNAPPRICE_GATEWAY_SECRET": "s",
+                                "PREFECT_API_URL": "http://127.0.0.1:9/api"})
+    assert out.returncode == 2, out.stderr
+    assert "--cron:" in out.stderr and "is not a cron expression" in out.stderr
+    assert "Traceback" not in out.stderr + out.stdout
+
+
+def test_a_bad_schedule_in_the_config_is_one_clear_line(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('[schedule]\ncron = "0 7 * * *"\ntimezone = "Asia/Shanghia"\n')
+    out = snapprice("--config", str(config), "serve")
+    assert out.returncode == 2, out.stderr
+    assert "schedule.timezone" in out.stderr and "not a time zone" in out.stderr
+    assert "Traceback" not in out.stderr + out.stdout

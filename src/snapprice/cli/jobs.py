@@ -10,10 +10,12 @@ from types import ModuleType
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from snapprice.cli.context import data_dir_from, settings_from
 from snapprice.errors import SnappriceError
+from snapprice.settings import ScheduleSettings, Settings
 
 console = Console(soft_wrap=True)
 
@@ -112,7 +114,10 @@ def demo(
     console.print(f"\nThe tables are in the embedded PostgreSQL in {data_dir}; query them with:")
     for sql in TRY_SQL:
         console.print(f'  {prefix} db query "{sql}"', highlight=False, markup=False)
-    console.print("More ready-made queries: sql/queries/*.sql (run one with `db query @FILE`).")
+    from snapprice.paths import queries_dir
+
+    console.print(f"More ready-made queries: {queries_dir()}/*.sql (run one with `db query @FILE`).",
+                  highlight=False, markup=False)
     if result["status"] == "failed":
         raise typer.Exit(1)
 
@@ -153,29 +158,74 @@ def backfill(
                       f"at least one" + (f"; backfill run {g['run']}" if "run" in g else ""))
 
 
+def _schedule(settings: Settings, cron: str | None) -> Any:
+    """The Prefect schedule of ``[schedule]`` (``cron`` overrides its cron): defined once, there."""
+    from prefect.schedules import Cron
+
+    try:
+        sched = ScheduleSettings(cron=cron or settings.schedule.cron, timezone=settings.schedule.timezone)
+    except ValidationError as exc:
+        raise SnappriceError(f"--cron: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+    return Cron(sched.cron, timezone=sched.timezone)
+
+
+def _flow_params(ctx: typer.Context) -> dict[str, Any]:
+    """Parameters of a scheduled run: this config (as an absolute path) and data dir."""
+    obj = ctx.find_root().obj or {}
+    return {"kind": "scheduled",
+            "config": str(Path(obj["config"]).resolve()) if obj.get("config") else None,
+            "data_dir": str(data_dir_from(ctx)) if data_dir_from(ctx) else None}
+
+
+def _need_server(what: str) -> None:
+    if not os.environ.get("PREFECT_API_URL"):
+        raise SnappriceError(
+            f"{what} needs a Prefect server: start one with `prefect server start` and "
+            "set PREFECT_API_URL=http://127.0.0.1:4200/api (local mode cannot schedule)")
+
+
 def serve(
     ctx: typer.Context,
     cron: Annotated[str | None, typer.Option(help="Override [schedule].cron.")] = None,
 ) -> None:
-    """Serve the snapshot flow on its cron schedule (needs a Prefect server: PREFECT_API_URL)."""
+    """Serve the snapshot flow on its cron schedule from this process (needs PREFECT_API_URL)."""
     settings = settings_from(ctx, require_credentials=True)
-    if not os.environ.get("PREFECT_API_URL"):
-        raise SnappriceError(
-            "serving schedules needs a Prefect server: start one with `prefect server start` and "
-            "set PREFECT_API_URL=http://127.0.0.1:4200/api (local mode cannot schedule)")
-    obj = ctx.find_root().obj or {}
-    flow = _pipeline().snapshot
-    params = {"kind": "scheduled",
-              "config": str(Path(obj["config"]).resolve()) if obj.get("config") else None,
-              "data_dir": str(data_dir_from(ctx)) if data_dir_from(ctx) else None}
-    from prefect.schedules import Cron
+    schedule = _schedule(settings, cron)
+    _need_server("serving schedules")
+    console.print(f"serving `snapshot` on '{schedule.cron}' ({schedule.timezone}); Ctrl-C stops")
+    _pipeline().snapshot.serve(name="snapprice-snapshot", parameters=_flow_params(ctx),
+                               schedules=[schedule])
 
-    console.print(f"serving `snapshot` on '{cron or settings.schedule.cron}' "
-                  f"({settings.schedule.timezone}); Ctrl-C stops")
-    flow.serve(name="snapprice-snapshot", parameters=params,
-               schedules=[Cron(cron or settings.schedule.cron, timezone=settings.schedule.timezone)])
+
+def deploy(
+    ctx: typer.Context,
+    pool: Annotated[str, typer.Option(help="Prefect work pool the workers poll.")] = "snapprice",
+    source: Annotated[Path, typer.Option(
+        help="Checkout whose flows/ the workers load (the same path on every worker).")] = Path("."),
+    cron: Annotated[str | None, typer.Option(help="Override [schedule].cron.")] = None,
+) -> None:
+    """Deploy the flows to a work pool: `snapshot-daily` on [schedule], `backfill` on demand."""
+    settings = settings_from(ctx)  # the workers hold the credentials, not this machine
+    schedule = _schedule(settings, cron)
+    _need_server("deploying")
+    root = source.resolve()
+    entry = {name: root / "flows" / f"{name}.py" for name in ("snapshot", "backfill")}
+    missing = [str(p) for p in entry.values() if not p.is_file()]
+    if missing:
+        raise SnappriceError(f"--source {root}: no {', '.join(missing)}; point it at a snapprice checkout")
+    pipeline = _pipeline()
+    pipeline.snapshot.from_source(source=str(root), entrypoint="flows/snapshot.py:snapshot").deploy(
+        name="snapshot-daily", work_pool_name=pool, schedules=[schedule], concurrency_limit=1,
+        parameters=_flow_params(ctx), print_next_steps=False, ignore_warnings=True,
+        description="One snapshot run of the configured catalog on the configured platforms.")
+    pipeline.backfill.from_source(source=str(root), entrypoint="flows/backfill.py:backfill").deploy(
+        name="backfill", work_pool_name=pool, print_next_steps=False, ignore_warnings=True,
+        description="Replay archived responses and/or fill the schedule's gaps over a window.")
+    console.print(f"deployed snapshot/snapshot-daily ('{schedule.cron}', {schedule.timezone}) and "
+                  f"backfill/backfill to work pool {pool!r}; start workers with "
+                  f"`prefect worker start --pool {pool}`")
 
 
 def register(app: typer.Typer) -> None:
-    for command in (run, demo, backfill, serve):
+    for command in (run, demo, backfill, serve, deploy):
         app.command()(command)

@@ -1,10 +1,15 @@
 """Catalog ingest: CSV, Parquet, JSONL or a folder of images → validated polars frame + rejects.
 
-Example::
+Example (image paths are resolved against the catalog's folder; a bad row is a reject)::
 
-    >>> read = read_catalog("catalog.csv")
-    >>> read.items.select("row", "sku", "image_ref").head()
-    >>> [r.reason for r in read.rejects]
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "catalog.csv").write_text("sku,image,title\\nA-1,a.jpg,Thermos\\nA-2,,Mug\\n")
+    >>> read = read_catalog(folder / "catalog.csv")
+    >>> read.items["sku"].to_list(), read.items["image_ref"][0] == str(folder / "a.jpg")
+    (['A-1'], True)
+    >>> [(r.source, r.reason) for r in read.rejects]
+    [('catalog.csv:row 2', 'empty_image')]
 """
 
 from __future__ import annotations

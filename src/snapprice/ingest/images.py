@@ -6,9 +6,18 @@ Every failure is an ``ImageRejected`` with a short reason code (``not_found``, `
 
 Example::
 
-    >>> img = load_image("shoes/123.jpg", max_bytes=25_000_000, max_pixels=60_000_000,
-    ...                  timeout=15)
-    >>> img.digest, img.mime, img.width, img.height
+    >>> import io, pathlib, tempfile
+    >>> from PIL import Image
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "123.jpg"
+    >>> buffer = io.BytesIO()
+    >>> Image.new("RGB", (64, 48), "red").save(buffer, "JPEG")
+    >>> _ = path.write_bytes(buffer.getvalue())
+    >>> img = load_image(str(path), max_bytes=25_000_000, max_pixels=60_000_000, timeout=15)
+    >>> img.mime, img.width, img.height, len(img.digest)  # digest: sha256 of the bytes
+    ('image/jpeg', 64, 48, 64)
+    >>> load_image(str(path), max_bytes=100, max_pixels=60_000_000, timeout=15)
+    Traceback (most recent call last):
+    snapprice.errors.ImageRejected: too_large: ...
 """
 
 from __future__ import annotations
