@@ -34,6 +34,7 @@ class _Section(BaseModel):
 
 class DatabaseSettings(_Section):
     url: str = ""  # empty: embedded PostgreSQL (pgserver) under data_dir
+    reader_url: str = ""  # a login granted snapprice_reader, for `db query` (DATABASE_READER_URL)
     data_dir: str = ""  # empty: the user's data dir (platformdirs)
     connect_timeout: int = Field(5, ge=1, le=120)
 
@@ -197,8 +198,8 @@ def load_settings(
     Precedence: ``path`` argument, ``SNAPPRICE_CONFIG``, ``config/snapprice.toml`` in the
     working directory, the default config shipped in the package.
     ``SNAPPRICE_SECTION__KEY=value`` overrides one key (JSON values allowed:
-    ``SNAPPRICE_PLATFORMS__JD__QPS=2``); ``DATABASE_URL`` sets ``database.url``. Errors
-    name the offending key.
+    ``SNAPPRICE_PLATFORMS__JD__QPS=2``); ``DATABASE_URL`` sets ``database.url`` and
+    ``DATABASE_READER_URL`` ``database.reader_url``. Errors name the offending key.
     """
     env = dict(os.environ if environ is None else environ)
     chosen = path or env.get("SNAPPRICE_CONFIG") or ""
@@ -221,6 +222,8 @@ def load_settings(
         _set_path(tree, keys, _env_value(raw))
     if env.get("DATABASE_URL"):
         _set_path(tree, ["database", "url"], env["DATABASE_URL"])
+    if env.get("DATABASE_READER_URL"):
+        _set_path(tree, ["database", "reader_url"], env["DATABASE_READER_URL"])
 
     try:
         settings = Settings.model_validate(tree)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,7 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from snapprice.cli.context import database_from, settings_from
+from snapprice.errors import SnappriceError
 from snapprice.store import migrate
+from snapprice.store.readonly import run_readonly_query
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()
@@ -58,39 +61,49 @@ def status(
             console.print("run `snapprice db upgrade` to apply the pending migrations")
 
 
+def _statement(sql: str) -> str:
+    """The SQL text, or the text of the file ``@FILE`` names."""
+    if not sql.startswith("@"):
+        return sql
+    path = Path(sql[1:])
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SnappriceError(f"{path}: no such file (db query @FILE reads the query from FILE)") from None
+    except UnicodeDecodeError:
+        raise SnappriceError(f"{path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise SnappriceError(f"{path}: cannot be read ({exc.strerror})") from None
+
+
 @app.command()
 def query(
     ctx: typer.Context,
-    sql: Annotated[str, typer.Argument(help="One SQL statement, or @FILE to read it from a file.")],
+    sql: Annotated[str, typer.Argument(
+        help="One query (SELECT, WITH, VALUES, TABLE), or @FILE to read it from a file.")],
     as_json: Annotated[bool, typer.Option("--json", help="Rows as JSON lines.")] = False,
-    limit: Annotated[int, typer.Option(help="Rows to show at most.")] = 100,
+    limit: Annotated[int, typer.Option(min=1, help="Rows to show at most.")] = 100,
+    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds the query may run.")] = 30.0,
 ) -> None:
-    """Run one query in a read-only transaction and print the rows (handy on the embedded database)."""
-    from pathlib import Path
+    """Run one read-only query as snapprice_reader and print the rows (handy on the embedded database).
 
-    import sqlalchemy as sa
-
-    from snapprice.store.database import make_engine
-
-    statement = Path(sql[1:]).read_text(encoding="utf-8") if sql.startswith("@") else sql
+    One statement only, in a read-only transaction, on a connection that logs in as
+    snapprice_reader (or DATABASE_READER_URL): nothing it does can change the data.
+    """
+    statement = _statement(sql)
     settings = settings_from(ctx)
     with database_from(ctx, settings) as db:
-        engine = make_engine(db)
-        try:
-            with engine.connect() as conn:
-                conn.execute(sa.text("SET TRANSACTION READ ONLY"))
-                result = conn.execute(sa.text(statement))
-                columns = list(result.keys())
-                rows = result.fetchmany(limit)
-        except sa.exc.DBAPIError as exc:
-            raise typer.BadParameter(str(exc.orig).strip().splitlines()[0]) from None
-        finally:
-            engine.dispose()
+        result = run_readonly_query(db.url, statement, limit=limit, timeout_s=timeout,
+                                    reader=settings.database.reader_url,
+                                    connect_timeout=settings.database.connect_timeout)
     if as_json:
-        for row in rows:
-            typer.echo(json.dumps(dict(zip(columns, row, strict=True)), default=str, ensure_ascii=False))
+        for row in result.rows:
+            typer.echo(json.dumps(dict(zip(result.columns, row, strict=True)), default=str, ensure_ascii=False))
         return
-    table = Table(*columns)
-    for row in rows:
+    table = Table(*result.columns)
+    for row in result.rows:
         table.add_row(*("" if v is None else str(v) for v in row))
     console.print(table)
+    shown = len(result.rows)
+    console.print(f"{shown} row{'s' if shown != 1 else ''}"
+                  + (f" (the first {limit}; --limit shows more)" if result.truncated else ""))
