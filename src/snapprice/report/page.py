@@ -91,11 +91,16 @@ function hover(svg){
     var day=pw>0?Math.round((p.x-x0)/pw*span):0;if(day<0||day>span){tip.style.display='none';return;}
     var rows=[];svg.querySelectorAll('g.series').forEach(function(g){
       var ds=g.dataset.days.split(','),vs=g.dataset.v.split(','),k=ds.indexOf(String(day));
-      if(k>=0)rows.push('<i style="background:'+g.style.getPropertyValue('--c')+'"></i>'+g.dataset.name+' '+
-        (+vs[k]).toLocaleString(undefined,{minimumFractionDigits:2,maximumFractionDigits:2}));});
+      if(k>=0)rows.push([g.style.getPropertyValue('--c'),g.dataset.name+' '+
+        (+vs[k]).toLocaleString(undefined,{minimumFractionDigits:2,maximumFractionDigits:2})]);});
     if(!rows.length){tip.style.display='none';return;}
     var when=new Date(d0.getTime()+day*864e5).toISOString().slice(0,10);
-    tip.innerHTML='<b>'+when+'</b><br>'+rows.join('<br>');tip.style.display='block';
+    // Built from nodes and textContent: names come from config and marketplaces, never markup.
+    tip.textContent='';tip.appendChild(document.createElement('b')).textContent=when;
+    rows.forEach(function(r){tip.appendChild(document.createElement('br'));
+      tip.appendChild(document.createElement('i')).style.background=r[0];
+      tip.appendChild(document.createTextNode(r[1]));});
+    tip.style.display='block';
     tip.style.left=(ev.clientX+14)+'px';tip.style.top=(ev.clientY+12)+'px';
     if(!guide){guide=document.createElementNS(ns,'line');guide.setAttribute('class','guide');svg.appendChild(guide);}
     var gx=x0+(span?pw*day/span:0);guide.setAttribute('x1',gx);guide.setAttribute('x2',gx);
