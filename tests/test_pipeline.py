@@ -195,3 +195,20 @@ def test_deploy_puts_the_configured_schedule_on_the_entrypoints(prefect_harness,
     assert (schedule.schedule.cron, schedule.schedule.timezone) == ("15 6 * * 1-5", "Europe/Berlin")
     assert snap.parameters == {"kind": "scheduled", "config": str(config.resolve()), "data_dir": None}
     assert back.schedules == []
+
+
+@pytest.mark.parametrize(("error", "retried"), [
+    ("CatalogError", False), ("ConfigError", False), ("MigrationError", False),
+    ("DatabaseUnavailable", True), ("OperationalError", True),
+])
+def test_tasks_retry_what_a_retry_can_mend(error, retried):
+    """A missing catalog or a bad config fails at once (it used to be retried twice, 10 s
+    lost); a database that went away is retried."""
+    import sqlalchemy.exc
+    from prefect.states import Failed
+
+    from snapprice import errors
+
+    exc = (sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+           if error == "OperationalError" else getattr(errors, error)("x"))
+    assert pipeline._worth_retrying(None, None, Failed(data=exc)) is retried

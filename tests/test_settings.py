@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,24 @@ def test_secrets_file_and_no_secret_in_dump(tmp_path):
     assert s.credentials("jd") == {"key": "abc", "secret": "topsecret"}
     assert "topsecret" not in repr(s) and "topsecret" not in s.model_dump_json()
     assert len(s.digest()) == 16
+
+
+def test_a_secrets_file_that_is_not_text_is_one_clear_error(tmp_path):
+    cfg = write(tmp_path, "[platforms.jd]\nprotocol='gateway'\nbase_url='http://x'\n"
+                          "credentials = { key = 'JD_KEY' }\n")
+    sf = tmp_path / "secrets.env"
+    sf.write_bytes(b"JD_KEY=\xff\xfe\n")
+    with pytest.raises(ConfigError, match=r"secrets file .*: not UTF-8 text"):
+        load_settings(cfg, environ={"SNAPPRICE_SECRETS_FILE": str(sf)})
+
+
+@pytest.mark.parametrize(("body", "needle"), [
+    ("[schedule]\ncron = '0 25 * * *'\n", "`schedule.cron`: '0 25 * * *' is not a cron expression"),
+    ("[schedule]\ntimezone = 'Asia/Shangai'\n", "`schedule.timezone`: 'Asia/Shangai' is not a time zone"),
+])
+def test_a_bad_schedule_names_the_key(tmp_path, body, needle):
+    with pytest.raises(ConfigError, match=re.escape(needle)):
+        load_settings(write(tmp_path, body), environ={})
 
 
 def test_missing_explicit_file(tmp_path):

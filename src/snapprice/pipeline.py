@@ -27,6 +27,7 @@ from snapprice import run
 from snapprice.alerts.rules import alerts_markdown
 from snapprice.backfill.gaps import schedule_slots, skus_missing_slots
 from snapprice.backfill.replay import replay
+from snapprice.errors import DatabaseUnavailable, SnappriceError
 from snapprice.ingest.catalog import read_catalog
 from snapprice.report.data import biggest_changes
 from snapprice.search.executor import SearchSummary, execute_searches
@@ -47,7 +48,19 @@ def _store(settings: Settings, data_dir: str | None) -> Iterator[tuple[Database,
             engine.dispose()
 
 
-@task(cache_policy=NONE, retries=2, retry_delay_seconds=5)
+def _worth_retrying(_task: Any, _task_run: Any, state: Any) -> bool:
+    """Retry what a retry can mend (the database going away), not a person's mistake (a
+    missing catalog, a bad config): those fail at once, with their message."""
+    try:
+        state.result()
+    except SnappriceError as exc:
+        return isinstance(exc, DatabaseUnavailable)
+    except Exception:
+        return True
+    return False
+
+
+@task(cache_policy=NONE, retries=2, retry_delay_seconds=5, retry_condition_fn=_worth_retrying)
 def ingest_catalog(engine: Engine, settings: Settings, run_id: int, catalog: str,
                    skus: set[str] | None = None) -> run.IngestSummary:
     summary = run.ingest(engine, settings, run_id, catalog, skus=skus)
@@ -77,12 +90,12 @@ def search_platforms(engine: Engine, settings: Settings, run_id: int,
     return summary
 
 
-@task(cache_policy=NONE, retries=3, retry_delay_seconds=2)
+@task(cache_policy=NONE, retries=3, retry_delay_seconds=2, retry_condition_fn=_worth_retrying)
 def close_run(engine: Engine, run_id: int, error: str | None = None) -> dict[str, Any]:
     return run.close_run(engine, run_id, error=error)
 
 
-@task(cache_policy=NONE, retries=2, retry_delay_seconds=2)
+@task(cache_policy=NONE, retries=2, retry_delay_seconds=2, retry_condition_fn=_worth_retrying)
 def raise_alerts(engine: Engine, settings: Settings, run_id: int) -> list[dict[str, Any]]:
     # Idempotent: a retry adds nothing. The webhook's URL is read here, at the edge.
     new = run.raise_alerts(engine, settings, run_id, os.environ)

@@ -176,6 +176,8 @@ def _read_secrets_file(path: Path) -> dict[str, str]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise ConfigError(f"secrets file {path}: cannot be read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"secrets file {path}: not UTF-8 text (NAME=value lines)") from None
     for n, line in enumerate(lines, 1):
         line = line.strip()
         if not line or line.startswith("#"):
@@ -231,7 +233,7 @@ def load_settings(
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
         raise ConfigError(
-            f"{cfg_path if cfg_path.exists() else 'config'}: `{key}`: {err['msg']}"
+            f"{cfg_path if cfg_path.exists() else 'config'}: `{key}`: {err['msg'].removeprefix('Value error, ')}"
         ) from None
 
     secret_values = dict(env)

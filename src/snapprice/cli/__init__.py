@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -9,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from snapprice.cli import logs
 from snapprice.errors import SnappriceError
 
 app = typer.Typer(
@@ -33,8 +35,11 @@ def _global(
         Path | None,
         typer.Option("--data-dir", help="Embedded PostgreSQL data directory (without DATABASE_URL)."),
     ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show logs and tracebacks on the terminal.")] = False,
 ) -> None:
-    ctx.obj = {"config": config, "data_dir": data_dir}
+    ctx.obj = {"config": config, "data_dir": data_dir, "verbose": verbose}
+    logs.configure(verbose)
 
 
 def _mount() -> None:
@@ -60,11 +65,28 @@ def _mount() -> None:
     app.registered_commands.extend(report_cli.app.registered_commands)
 
 
+def _terminate(signum: int, _frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C: `finally` blocks and atexit hooks stop what the command
+    started (Prefect's temporary API server, the embedded PostgreSQL, the demo's sandbox)."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: SnappriceError becomes one clear line and exit code 2."""
+    """Console entry point: an error a person can cause is one line and exit code 2; an
+    unexpected one is one line and exit code 1, its traceback in the log file (or, with
+    --verbose, on the terminal)."""
+    signal.signal(signal.SIGTERM, _terminate)
     _mount()
     try:
         app(args=argv, standalone_mode=True)
     except SnappriceError as exc:
+        logs.record(exc)
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
+    except Exception as exc:
+        where = logs.record(exc)
+        if logs.verbose():
+            raise
+        err_console.print(f"[bold red]error:[/] internal error: {type(exc).__name__}: {logs.one_line(exc)} "
+                          f"(traceback in {where}; --verbose shows it here)", highlight=False, soft_wrap=True)
+        sys.exit(1)

@@ -13,8 +13,10 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from snapprice.cli import logs
 from snapprice.cli.context import data_dir_from, settings_from
 from snapprice.errors import SnappriceError
+from snapprice.ingest.catalog import check_catalog_path
 from snapprice.settings import ScheduleSettings, Settings
 
 console = Console(soft_wrap=True)
@@ -27,13 +29,12 @@ TRY_SQL = (
 
 
 def _pipeline() -> ModuleType:
-    """``snapprice.pipeline``, imported after setting quiet, offline-friendly Prefect defaults
-    (Prefect reads them when it is imported); a user's own settings win."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL", "WARNING")
+    """``snapprice.pipeline``, imported after ``logs.configure`` set Prefect's quiet, offline
+    defaults (a user's own PREFECT_* settings win); the log file kept once Prefect set up
+    its logging."""
     from snapprice import pipeline
 
+    logs.attach_to_prefect()
     return pipeline
 
 
@@ -64,7 +65,9 @@ def run(
     """One snapshot run now (a Prefect flow run); `--resume [RUN_ID]` finishes a killed one."""
     if run_id is not None and not resume:
         raise SnappriceError("a RUN_ID is only accepted with --resume")
-    settings_from(ctx, require_credentials=True)  # fail fast, before Prefect starts
+    settings = settings_from(ctx, require_credentials=True)  # fail fast, before Prefect starts
+    if not resume:
+        check_catalog_path(catalog or settings.catalog.path)
     obj = ctx.find_root().obj or {}
     result = _pipeline().snapshot(kind=kind, catalog=str(catalog) if catalog else None, resume=resume,
                   run_id=run_id, config=str(obj["config"]) if obj.get("config") else None,

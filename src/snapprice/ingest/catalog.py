@@ -50,17 +50,23 @@ class CatalogRead:
     rejects: list[Reject] = field(default_factory=list)
 
 
+def check_catalog_path(path: str | Path) -> Path:
+    """``path`` when it is a file or a folder, else CatalogError (before any work starts)."""
+    path = Path(path)
+    if not (path.is_dir() or path.is_file()):
+        raise CatalogError(f"catalog {path} does not exist; pass a CSV, Parquet, JSONL file or a folder")
+    return path
+
+
 def read_catalog(path: str | Path) -> CatalogRead:
     """Read and validate a catalog file or folder; bad rows become rejects, the rest goes on.
 
     Raises CatalogError when the catalog cannot be read at all (missing file, unknown
     format, not UTF-8, required column ``sku`` or ``image`` missing).
     """
-    path = Path(path)
+    path = check_catalog_path(path)
     if path.is_dir():
         return _validate(_read_folder(path), path.resolve(), path.name)
-    if not path.is_file():
-        raise CatalogError(f"catalog {path} does not exist; pass a CSV, Parquet, JSONL file or a folder")
     raw = _read_table(path)
     return _validate(raw, path.resolve().parent, path.name)
 
