@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import inspect
+import os
+import subprocess
+import sys
 
 import pytest
 from pydantic import SecretStr
 
+from snapprice.backfill.replay import parse_archived
 from snapprice.errors import ConfigError, RateLimited, TransientError
 from snapprice.search.platforms import PROTOCOLS, check_platforms, client_class
-from snapprice.settings import Settings
+from snapprice.settings import Settings, load_settings
 
 ALIYUN_OK = {"Code": 0, "Success": True, "Data": {"Auctions": [
     {"Result": {"ItemId": "enc-1", "Title": "音响", "ReservePrice": "2999.00", "ZkFinalPrice": "2199"}},
@@ -47,19 +51,20 @@ PARSE_CASES = [
 
 
 @pytest.mark.parametrize(("args", "expected"), PARSE_CASES)
-def test_parse_of_each_class(args, expected):
+def test_parse_archived_reads_the_registry(args, expected):
     protocol, body, page, page_size, options = args
-    items = client_class(protocol).parse("taobao", body, page=page, page_size=page_size, options=options)
+    items = parse_archived(protocol, "taobao", body, page, options, page_size)
     assert [(i.item_id, i.price, i.price_unit, i.rank) for i in items] == expected
 
 
-def test_parse_raises_the_bodys_error():
+def test_parse_archived_raises_the_bodys_error_and_rejects_unknown_protocols():
     with pytest.raises(RateLimited):
-        client_class("gateway").parse("jd", {"error_code": "4008", "reason": "busy"}, page=1,
-                                      page_size=20, options={})
+        parse_archived("gateway", "jd", {"error_code": "4008", "reason": "busy"}, 1, {}, 20)
     with pytest.raises(TransientError, match="tbk_dg"):  # options.method picks the wrapper
-        client_class("top").parse("taobao", {"a_response": {}, "b_response": {}}, page=1,
-                                  page_size=20, options={"method": "taobao.tbk.dg"})
+        parse_archived("top", "taobao", {"a_response": {}, "b_response": {}}, 1,
+                       {"method": "taobao.tbk.dg"}, 20)
+    with pytest.raises(ConfigError, match=r"replay: raw_response.protocol: 'smtp' is not a known protocol"):
+        parse_archived("smtp", "taobao", {}, 1, {}, 20)
 
 
 def test_client_class_lists_what_is_known():
@@ -95,6 +100,9 @@ def test_check_platforms_accepts_every_protocol_and_sends_nothing():
 
 
 @pytest.mark.parametrize(("section", "message"), [
+    (({"protocol": "smtp"}, {}),
+     "platforms.bad.protocol: 'smtp' is not a known protocol (known: 1688-aop, aliyun-imagesearch, "
+     "gateway, top)"),
     (({"protocol": "gateway"}, {"key": "k"}),
      "platforms.bad.credentials: no value for secret (protocol gateway needs `key`, `secret`)"),
     (({"protocol": "1688-aop"}, {"app_key": "1", "app_secret": "s", "access_token": ""}),
@@ -120,3 +128,45 @@ def test_check_platforms_names_every_bad_section_and_skips_disabled_ones():
     text = str(info.value)
     assert text.startswith("platforms.x.options.sign_method:") and "; platforms.y.credentials:" in text
     assert "platforms.off" not in text
+
+
+def test_settings_leave_the_protocol_to_the_registry(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[platforms.mail]\nprotocol = 'smtp'\nbase_url = 'http://x'\n")
+    s = load_settings(cfg, environ={})
+    assert s.platforms["mail"].protocol == "smtp"
+    with pytest.raises(ConfigError, match=r"^platforms\.mail\.protocol: 'smtp' is not a known"):
+        check_platforms(s)
+
+
+# ---------------------------------------------------------------- the CLI's fail-fast path
+
+BAD_SECTIONS = {
+    "protocol": ("protocol = 'smtp'", "platforms.bad.protocol: 'smtp' is not a known protocol"),
+    "credential": ("protocol = 'gateway'\ncredentials = { key = 'T_KEY' }",
+                   "platforms.bad.credentials: no value for secret"),
+    "sign_method": ("protocol = 'top'\noptions = { sign_method = 'sha1' }\n"
+                    "credentials = { app_key = 'T_KEY', app_secret = 'T_KEY' }",
+                    "platforms.bad.options.sign_method: 'sha1' is not one of"),
+}
+
+
+@pytest.mark.parametrize(("command", "bad"), [
+    (["run"], "protocol"),
+    (["serve"], "credential"),
+    (["backfill", "--since", "2026-01-01", "--until", "2026-01-02", "--fill-gaps"], "sign_method"),
+])
+def test_cli_stops_on_a_bad_section_before_prefect(tmp_path, command, bad):
+    body, message = BAD_SECTIONS[bad]
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(f"[platforms.bad]\nbase_url = 'http://127.0.0.1:1'\n{body}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SNAPPRICE_", "PREFECT_"))}
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "snapprice", "--config", str(cfg),
+                          *command], capture_output=True, text=True, timeout=120,
+                         env={**env, "T_KEY": "k"}, cwd=tmp_path)
+    imported = {line.split("|")[-1].strip() for line in out.stderr.splitlines()
+                if line.startswith("import time:")}
+    errors = [line for line in out.stderr.splitlines() if not line.startswith("import time:")]
+    assert out.returncode == 2, out.stderr
+    assert len(errors) == 1 and errors[0].startswith("error: ") and message in errors[0], errors
+    assert "snapprice.search.platforms.registry" in imported and "prefect" not in imported

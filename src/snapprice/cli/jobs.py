@@ -62,7 +62,7 @@ def run(
     """One snapshot run now (a Prefect flow run); `--resume [RUN_ID]` finishes a killed one."""
     if run_id is not None and not resume:
         raise SnappriceError("a RUN_ID is only accepted with --resume")
-    settings_from(ctx, require_credentials=True)  # fail fast, before Prefect starts
+    settings_from(ctx, will_search=True)  # fail fast, before Prefect starts
     obj = ctx.find_root().obj or {}
     result = _pipeline().snapshot(kind=kind, catalog=str(catalog) if catalog else None, resume=resume,
                   run_id=run_id, config=str(obj["config"]) if obj.get("config") else None,
@@ -133,7 +133,7 @@ def backfill(
         raise SnappriceError("choose --replay, --fill-gaps or both")
     if until <= since:
         raise SnappriceError("--until must be after --since")
-    settings_from(ctx, require_credentials=fill_gaps)
+    settings_from(ctx, will_search=fill_gaps)  # fail fast, before Prefect starts
     obj = ctx.find_root().obj or {}
     since_u, until_u = (d if d.tzinfo else d.replace(tzinfo=UTC) for d in (since, until))
     result = _pipeline().backfill(since=since_u, until=until_u, replay=replay, fill_gaps=fill_gaps,
@@ -158,7 +158,7 @@ def serve(
     cron: Annotated[str | None, typer.Option(help="Override [schedule].cron.")] = None,
 ) -> None:
     """Serve the snapshot flow on its cron schedule (needs a Prefect server: PREFECT_API_URL)."""
-    settings = settings_from(ctx, require_credentials=True)
+    settings = settings_from(ctx, will_search=True)  # fail fast, before Prefect starts
     if not os.environ.get("PREFECT_API_URL"):
         raise SnappriceError(
             "serving schedules needs a Prefect server: start one with `prefect server start` and "
