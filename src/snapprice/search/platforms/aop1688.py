@@ -80,7 +80,7 @@ def _unwrap(platform: str, body: Any) -> Any:
 def _item(raw: Any, rank: int) -> SearchItem | None:
     if not isinstance(raw, dict):
         return None
-    prices = raw.get("priceInfo") if isinstance(raw.get("priceInfo"), dict) else {}
+    prices = raw["priceInfo"] if isinstance(raw.get("priceInfo"), dict) else {}
     offer = raw.get("offerId")
     promo = prices.get("promotionPrice")
     return SearchItem(

@@ -51,7 +51,7 @@ def _raise_top_error(label: str, err: dict[str, Any]) -> None:
     msg = f"TOP error {code} {err.get('msg') or ''}".rstrip()
     if sub_code or sub_msg:
         msg += f" [{sub_code}: {sub_msg}]" if sub_code else f" [{sub_msg}]"
-    kw = {"code": None if code is None else str(code), "sub_code": sub_code or None}
+    kw: dict[str, Any] = {"code": None if code is None else str(code), "sub_code": sub_code or None}
     if code in _BAN_CODES or sub_code.startswith("accesscontrol."):
         raise RateLimited(label, msg, retry_after=ban_seconds(sub_msg), **kw)
     if code in _TRANSIENT_CODES or sub_code.startswith("isp."):
