@@ -57,7 +57,11 @@ class SearchClient(Protocol):
 
 
 def ban_seconds(text: Any) -> float | None:
-    """Seconds from "This ban will last for 31062 more seconds" (None when absent)."""
+    """Seconds from "This ban will last for 31062 more seconds" (None when absent).
+
+    >>> ban_seconds("This ban will last for 31062 more seconds"), ban_seconds("busy")
+    (31062.0, None)
+    """
     if not isinstance(text, str):
         return None
     m = _BAN_RE.search(text)
@@ -65,7 +69,11 @@ def ban_seconds(text: Any) -> float | None:
 
 
 def as_int(value: Any) -> int | None:
-    """Lenient int for counters the platforms send as int or string ("800000")."""
+    """Lenient int for counters the platforms send as int or string ("800000").
+
+    >>> as_int("800000"), as_int(45), as_int("n/a"), as_int(True)
+    (800000, 45, None, None)
+    """
     if isinstance(value, bool) or value is None:
         return None
     try:

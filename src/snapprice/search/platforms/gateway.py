@@ -86,6 +86,14 @@ def parse_gateway_body(
     Prices are yuan strings on every gateway platform (fen integers belong to Pinduoduo's
     own DDK router, reference §4.3); ``price_unit="fen"`` (``options.price_unit``) is there
     for a route that does send fen.
+
+    >>> body = {"error_code": "0000", "items": {"page": 1, "pagecount": 3,
+    ...         "item": [{"num_iid": 7, "price": "39.00-59.00"}]}}
+    >>> items, has_more, total = parse_gateway_body("taobao", body)
+    >>> items[0].item_id, items[0].price, items[0].rank, has_more, total
+    ('7', '39.00-59.00', 1, True, None)
+    >>> parse_gateway_body("taobao", {"error_code": "2000"})  # no result (still billed)
+    ([], False, 0)
     """
     if not isinstance(body, dict):
         raise TransientError(platform, f"gateway body is a {type(body).__name__}, not an object")

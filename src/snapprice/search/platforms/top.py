@@ -33,7 +33,11 @@ _FATAL_CODES = {9, 11, 12, 13, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 3
 
 
 def response_key(method: str) -> str:
-    """``taobao.item.search.img`` → ``item_search_img_response`` (TOP's success wrapper)."""
+    """TOP's success wrapper of ``method``: ``taobao.`` dropped, dots to underscores.
+
+    >>> response_key("taobao.tbk.item.info.get")
+    'tbk_item_info_get_response'
+    """
     name = method[len("taobao."):] if method.startswith("taobao.") else method
     return name.replace(".", "_") + "_response"
 
