@@ -47,7 +47,7 @@ def test_config_env_var_selects_file(tmp_path):
         ("[search]\nlimiter = 'redis'\n", "`search.limiter`"),
         ("[dedupe]\nthreshhold = 3\n", "`dedupe.threshhold`"),
         ("[platforms.x]\nprotocol='gateway'\nbase_url='ftp://x'\n", "`platforms.x.base_url`"),
-        ("[platforms.x]\nprotocol='smtp'\nbase_url='http://x'\n", "`platforms.x.protocol`"),
+        ("[platforms.x]\nprotocol=''\nbase_url='http://x'\n", "`platforms.x.protocol`"),
         ("[platforms.x]\nprotocol='gateway'\nbase_url='http://x'\nqps=-1\n", "`platforms.x.qps`"),
         ("[search\n", "not valid TOML"),
     ],

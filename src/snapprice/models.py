@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 
@@ -76,10 +77,10 @@ class ListingSnapshot:
     shop: str | None
     url: str | None
     pic_url: str | None
-    price_low: Any  # Decimal | None
-    price_high: Any  # Decimal | None
-    promo_price: Any  # Decimal | None
-    original_price: Any  # Decimal | None
+    price_low: Decimal | None
+    price_high: Decimal | None
+    promo_price: Decimal | None
+    original_price: Decimal | None
     currency: str
     sales_lower_bound: int | None
     sales_text: str | None

@@ -25,7 +25,6 @@ from snapprice.paths import default_config
 
 DEFAULT_CONFIG = Path("config/snapprice.toml")  # in the working directory; else the packaged one
 ENV_PREFIX = "SNAPPRICE_"
-Protocol = Literal["gateway", "top", "aliyun-imagesearch", "1688-aop"]
 
 
 class _Section(BaseModel):
@@ -89,7 +88,9 @@ class ScheduleSettings(_Section):
 
 
 class PlatformSettings(_Section):
-    protocol: Protocol
+    # A name in snapprice.search.platforms.registry.PROTOCOLS; checked where platforms are
+    # built (check_platforms, build_searchers), so settings need not know the protocols.
+    protocol: str = Field(min_length=1)
     base_url: str
     platform: str = ""  # gateway path segment (taobao, 1688, jd, pinduoduo); default: section name
     enabled: bool = True

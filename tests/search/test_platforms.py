@@ -27,6 +27,7 @@ from snapprice.errors import (
 from snapprice.models import QueryImage, SearchItem, SearchPage
 from snapprice.search.platforms import (
     Backoff,
+    Gate,
     GatewayClient,
     PlatformSearcher,
     ProcessLimiter,
@@ -291,6 +292,7 @@ async def test_gateway_client_uploads_once_and_redacts():
     assert p1.request["params"]["key"] == "***" and p1.request["params"]["imgid"] == "IMG123"
     assert p1.body["call_args"]["secret"] == "***" and p1.body["call_args"]["note"] == "echo ***"
     assert KEY not in _all_text(p1.request, p1.body) and SECRET not in _all_text(p1.body)
+    assert client.gate.limiter is None and client.gate.calls.attempts == 3  # an open gate, counting
 
 
 async def test_gateway_client_with_url_skips_upload():
@@ -399,13 +401,14 @@ async def test_retry_after_header_is_kept():
 class Scripted:
     """A client answering from a script of results/exceptions, counting calls."""
 
-    def __init__(self, script, name="p"):
+    def __init__(self, script, gate, name="p"):
         self.name = self.platform = name
+        self.gate = gate
         self.script = list(script)
         self.calls = 0
 
     async def search(self, image, page):
-        await self.gate()
+        await self.gate.admit()
         self.calls += 1
         step = self.script.pop(0) if len(self.script) > 1 else self.script[0]
         if isinstance(step, Exception):
@@ -419,9 +422,10 @@ def ok_page(page=1, more=False):
 
 
 def searcher(script, **kw) -> tuple[PlatformSearcher, Scripted]:
-    client = Scripted(script)
+    gate = Gate(ProcessLimiter(1000))
+    client = Scripted(script, gate)
     kw.setdefault("max_attempts", 4)
-    return PlatformSearcher(client, ProcessLimiter(1000), backoff=FAST, **kw), client
+    return PlatformSearcher(client, gate, backoff=FAST, **kw), client
 
 
 async def test_retries_transient_then_succeeds():
@@ -473,6 +477,39 @@ async def test_long_ban_means_quota_spent():
     assert isinstance(s.stopped, QuotaExhausted) and c.calls == 1
 
 
+async def test_uploads_pass_the_gate_handed_to_the_constructor():
+    def handler(req):
+        if req.url.path.endswith("/upload_img/"):
+            return httpx.Response(200, json={"items": {"item": {"name": "IMG1"}}, "error_code": "0000"})
+        return httpx.Response(200, json=gw_body())
+
+    gate = Gate(ProcessLimiter(5))  # a 200 ms grid: upload at 0, search at 200 ms
+    async with mock(handler) as http:
+        client = GatewayClient("taobao", gw_settings(), {"key": KEY, "secret": SECRET}, http, gate=gate)
+        t0 = time.monotonic()
+        await client.search(IMG, 1)
+    assert client.gate is gate and gate.calls.attempts == 2 and time.monotonic() - t0 >= 0.19
+
+
+async def test_gate_refuses_once_stopped_even_while_waiting():
+    gate = Gate(ProcessLimiter(5))
+    await gate.admit()
+    waiting = asyncio.ensure_future(gate.admit())  # its slot is 200 ms away
+    await asyncio.sleep(0.05)
+    assert gate.stop(PlatformFatal("p", "Invalid signature")) and not gate.stop(PlatformFatal("p", "x"))
+    with pytest.raises(PlatformFatal, match="Invalid signature"):
+        await waiting
+    with pytest.raises(PlatformFatal, match="Invalid signature"):
+        await gate.admit()
+    assert gate.calls.attempts == 1  # only the request that went out is counted
+
+
+def test_searcher_needs_the_gate_its_client_was_built_with():
+    client = GatewayClient("taobao", gw_settings(), {"key": KEY, "secret": SECRET}, httpx.AsyncClient())
+    with pytest.raises(ValueError, match="bypass the limiter"):
+        PlatformSearcher(client, Gate(ProcessLimiter(1000)))
+
+
 async def test_search_pages_stops_when_results_end():
     s, c = searcher([ok_page(1, True), ok_page(2, True), ok_page(3, False), ok_page(4)])
     pages = await search_pages(s, IMG, 10)
@@ -512,8 +549,9 @@ async def test_no_secret_in_logs(caplog):
         return httpx.Response(200, json={"error_code": "4005", "reason": f"bad key {KEY}"})
 
     async with mock(handler) as http:
-        client = GatewayClient("taobao", gw_settings(), {"key": KEY, "secret": SECRET}, http)
-        s = PlatformSearcher(client, ProcessLimiter(1000), backoff=FAST)
+        gate = Gate(ProcessLimiter(1000))
+        client = GatewayClient("taobao", gw_settings(), {"key": KEY, "secret": SECRET}, http, gate=gate)
+        s = PlatformSearcher(client, gate, backoff=FAST)
         with caplog.at_level(logging.DEBUG), pytest.raises(PlatformFatal) as info:
             await s.search(IMG_URL, 1)
     assert KEY not in caplog.text and KEY not in str(info.value) and "***" in str(info.value)
@@ -631,6 +669,7 @@ def test_sections_sharing_a_limit_key_share_one_process_limiter():
     for n in plats:
         settings.secrets[n] = {"key": SecretStr("k"), "secret": SecretStr("s")}
     searchers = build_searchers(settings, httpx.AsyncClient())
-    assert searchers["taobao"].limiter is searchers["jd"].limiter
-    assert searchers["solo"].limiter is not searchers["taobao"].limiter
-    assert searchers["taobao"].limiter.qps == 3 and searchers["solo"].limiter.qps == 9
+    limiter = {n: s.gate.limiter for n, s in searchers.items()}
+    assert limiter["taobao"] is limiter["jd"] and limiter["solo"] is not limiter["taobao"]
+    assert limiter["taobao"].qps == 3 and limiter["solo"].qps == 9
+    assert searchers["taobao"].gate is not searchers["jd"].gate  # each its own stop switch

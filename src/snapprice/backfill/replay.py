@@ -10,13 +10,10 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from snapprice.errors import ConfigError, PlatformError
+from snapprice.errors import PlatformError
 from snapprice.models import Reject, SearchItem
 from snapprice.normalize import normalize_page
-from snapprice.search.platforms.aliyun import parse_aliyun_body
-from snapprice.search.platforms.aop1688 import parse_aop_body
-from snapprice.search.platforms.gateway import parse_gateway_body
-from snapprice.search.platforms.top import DEFAULT_METHOD, parse_top_body
+from snapprice.search.platforms.registry import client_class
 from snapprice.settings import Settings
 from snapprice.store.loader import load_snapshots, record_rejects
 
@@ -33,20 +30,9 @@ class ReplaySummary:
 
 def parse_archived(protocol: str, marketplace: str, body: Any, page: int,
                    options: dict[str, Any], page_size: int | None) -> list[SearchItem]:
-    """Re-parse one archived body with today's parser of its protocol."""
-    if protocol == "gateway":
-        items, _, _ = parse_gateway_body(marketplace, body, page=page, page_size=page_size,
-                                         price_unit=options.get("price_unit"))
-    elif protocol == "top":
-        items, _, _ = parse_top_body(marketplace, body, method=options.get("method", DEFAULT_METHOD),
-                                     page=page, page_size=page_size)
-    elif protocol == "aliyun-imagesearch":
-        items, _, _ = parse_aliyun_body(marketplace, body, page=page, page_size=page_size)
-    elif protocol == "1688-aop":
-        items, _, _ = parse_aop_body(marketplace, body, page=page, page_size=page_size)
-    else:
-        raise ConfigError(f"replay: no parser for protocol {protocol!r}")
-    return items
+    """Re-parse one archived body with today's parser of its protocol (from the registry)."""
+    cls = client_class(protocol, where="replay: raw_response.protocol")
+    return cls.parse(marketplace, body, page=page, page_size=page_size, options=options)
 
 
 def replay(engine: Engine, settings: Settings, since: datetime, until: datetime,

@@ -13,9 +13,22 @@ from snapprice.settings import Settings, load_settings
 from snapprice.store.database import Database, open_database
 
 
-def settings_from(ctx: typer.Context, *, require_credentials: bool = False) -> Settings:
+def settings_from(ctx: typer.Context, *, will_search: bool = False) -> Settings:
+    """The settings of the global ``--config``.
+
+    ``will_search``: the command will search (``run``, ``serve``, ``backfill --fill-gaps``);
+    credentials must be set and every enabled platform section must build its client
+    (``check_platforms``), so a bad section fails here, before Prefect starts.
+    """
     obj: dict[str, Any] = ctx.find_root().obj or {}
-    return load_settings(obj.get("config"), require_credentials=require_credentials)
+    settings = load_settings(obj.get("config"), require_credentials=will_search)
+    if will_search:
+        # Imported here: the search package pulls in the dedupe stack, which other commands
+        # need not pay for at start-up.
+        from snapprice.search.platforms.registry import check_platforms
+
+        check_platforms(settings)
+    return settings
 
 
 def data_dir_from(ctx: typer.Context) -> Path | None:

@@ -65,7 +65,7 @@ def run(
     """One snapshot run now (a Prefect flow run); `--resume [RUN_ID]` finishes a killed one."""
     if run_id is not None and not resume:
         raise SnappriceError("a RUN_ID is only accepted with --resume")
-    settings = settings_from(ctx, require_credentials=True)  # fail fast, before Prefect starts
+    settings = settings_from(ctx, will_search=True)  # fail fast, before Prefect starts
     if not resume:
         check_catalog_path(catalog or settings.catalog.path)
     obj = ctx.find_root().obj or {}
@@ -141,7 +141,7 @@ def backfill(
         raise SnappriceError("choose --replay, --fill-gaps or both")
     if until <= since:
         raise SnappriceError("--until must be after --since")
-    settings_from(ctx, require_credentials=fill_gaps)
+    settings_from(ctx, will_search=fill_gaps)  # fail fast, before Prefect starts
     obj = ctx.find_root().obj or {}
     since_u, until_u = (d if d.tzinfo else d.replace(tzinfo=UTC) for d in (since, until))
     result = _pipeline().backfill(since=since_u, until=until_u, replay=replay, fill_gaps=fill_gaps,
@@ -192,7 +192,7 @@ def serve(
     cron: Annotated[str | None, typer.Option(help="Override [schedule].cron.")] = None,
 ) -> None:
     """Serve the snapshot flow on its cron schedule from this process (needs PREFECT_API_URL)."""
-    settings = settings_from(ctx, require_credentials=True)
+    settings = settings_from(ctx, will_search=True)  # fail fast, before Prefect starts
     schedule = _schedule(settings, cron)
     _need_server("serving schedules")
     console.print(f"serving `snapshot` on '{schedule.cron}' ({schedule.timezone}); Ctrl-C stops")

@@ -240,7 +240,8 @@ class _Executor:
         joined = asyncio.ensure_future(asyncio.gather(*(q.join() for q in queues.values())))
         try:
             # A worker only ends by raising: then the queues would never drain, so stop.
-            await asyncio.wait([joined, *workers], return_when=asyncio.FIRST_COMPLETED)
+            watched: list[asyncio.Future[Any]] = [joined, *workers]
+            await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
             for w in workers:
                 if w.done() and not w.cancelled() and w.exception() is not None:
                     raise w.exception()  # type: ignore[misc]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -19,7 +19,8 @@ from snapprice.errors import (
     TransientError,
 )
 from snapprice.models import QueryImage, SearchItem, SearchPage
-from snapprice.search.platforms.base import no_gate, require_credentials
+from snapprice.search.platforms.base import require_credentials
+from snapprice.search.platforms.gate import Gate
 from snapprice.search.platforms.http import (
     REDACTED,
     fetch_any_status,
@@ -121,12 +122,15 @@ def parse_aliyun_body(
 class AliyunImageSearchClient:
     """SearchByPic (Base64 bytes) or SearchByUrl (``QueryImage.url``) with the POP RPC signature."""
 
-    protocol = "aliyun-imagesearch"
+    protocol: ClassVar[str] = "aliyun-imagesearch"
+    # The Alimama PID may come as credentials `pid` instead of options.pid.
+    credential_fields: ClassVar[tuple[str, ...]] = ("access_key_id", "access_key_secret")
 
-    def __init__(self, name: str, settings: PlatformSettings, credentials: dict[str, str],
-                 http: httpx.AsyncClient, *, clock: Callable[[], datetime] | None = None,
+    def __init__(self, name: str, settings: PlatformSettings, credentials: Mapping[str, str],
+                 http: httpx.AsyncClient, *, gate: Gate | None = None,
+                 clock: Callable[[], datetime] | None = None,
                  nonce: Callable[[], str] | None = None) -> None:
-        require_credentials(name, 'aliyun-imagesearch', credentials, ('access_key_id', 'access_key_secret'))
+        require_credentials(name, AliyunImageSearchClient, credentials)
         opts = settings.options
         self.pid = str(opts.get("pid") or credentials.get("pid") or "")
         if not self.pid.startswith("mm_"):
@@ -147,8 +151,14 @@ class AliyunImageSearchClient:
         self._http = http
         self._clock = clock or (lambda: datetime.now(UTC))
         self._nonce = nonce or (lambda: uuid.uuid4().hex)
-        self.gate: Callable[[], Awaitable[None]] = no_gate
+        self.gate = gate or Gate()
         install_log_redaction()
+
+    @staticmethod
+    def parse(marketplace: str, body: Any, *, page: int | None, page_size: int | None,
+              options: Mapping[str, Any]) -> list[SearchItem]:
+        """Items of a SearchByPic/SearchByUrl body (``page_size`` is the request's ``Num``)."""
+        return parse_aliyun_body(marketplace, body, page=page, page_size=page_size)[0]
 
     def signed_form(self, business: dict[str, str]) -> dict[str, str]:
         """Common parameters + ``business`` + ``Signature`` (all sent in the POST form)."""
@@ -172,7 +182,7 @@ class AliyunImageSearchClient:
             business["PicContent"] = base64.b64encode(image.data).decode("ascii")
         business = {k: v for k, v in business.items() if v != ""}
         url = s.base_url + "/"
-        await self.gate()
+        await self.gate.admit()
         form = self.signed_form(business)  # after the gate: timestamp and nonce are fresh
         secrets = (self._secret, self._key_id, form["Signature"])
         status, raw = await fetch_any_status(self._http, self.name, url, form=form,

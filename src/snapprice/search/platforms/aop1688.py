@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -19,7 +19,8 @@ from snapprice.errors import (
     TransientError,
 )
 from snapprice.models import QueryImage, SearchItem, SearchPage
-from snapprice.search.platforms.base import as_int, no_gate, require_credentials
+from snapprice.search.platforms.base import as_int, require_credentials
+from snapprice.search.platforms.gate import Gate
 from snapprice.search.platforms.http import REDACTED, fetch_any_status, install_log_redaction, redact, request_record
 from snapprice.search.platforms.signing import aop_sign
 from snapprice.settings import PlatformSettings
@@ -79,7 +80,7 @@ def _unwrap(platform: str, body: Any) -> Any:
 def _item(raw: Any, rank: int) -> SearchItem | None:
     if not isinstance(raw, dict):
         return None
-    prices = raw.get("priceInfo") if isinstance(raw.get("priceInfo"), dict) else {}
+    prices = raw["priceInfo"] if isinstance(raw.get("priceInfo"), dict) else {}
     offer = raw.get("offerId")
     promo = prices.get("promotionPrice")
     return SearchItem(
@@ -137,11 +138,13 @@ def parse_upload_body(platform: str, body: Any) -> str:
 class Aop1688Client:
     """1688 cross-border image search: upload once per image (id cached), then imageQuery."""
 
-    protocol = "1688-aop"
+    protocol: ClassVar[str] = "1688-aop"
+    credential_fields: ClassVar[tuple[str, ...]] = ("app_key", "app_secret", "access_token")
 
-    def __init__(self, name: str, settings: PlatformSettings, credentials: dict[str, str],
-                 http: httpx.AsyncClient, *, clock: Callable[[], datetime] | None = None) -> None:
-        require_credentials(name, '1688-aop', credentials, ('app_key', 'app_secret', 'access_token'))
+    def __init__(self, name: str, settings: PlatformSettings, credentials: Mapping[str, str],
+                 http: httpx.AsyncClient, *, gate: Gate | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        require_credentials(name, Aop1688Client, credentials)
         if not 1 <= settings.page_size <= MAX_PAGE_SIZE:
             raise ConfigError(f"platforms.{name}.page_size: imageQuery pages hold 1 to "
                               f"{MAX_PAGE_SIZE} offers, not {settings.page_size}")
@@ -159,8 +162,14 @@ class Aop1688Client:
         self._http = http
         self._clock = clock or (lambda: datetime.now(UTC))
         self._image_ids: dict[str, str] = {}
-        self.gate: Callable[[], Awaitable[None]] = no_gate
+        self.gate = gate or Gate()
         install_log_redaction()
+
+    @staticmethod
+    def parse(marketplace: str, body: Any, *, page: int | None, page_size: int | None,
+              options: Mapping[str, Any]) -> list[SearchItem]:
+        """Items of a ``product.search.imageQuery`` body."""
+        return parse_aop_body(marketplace, body, page=page, page_size=page_size)[0]
 
     def url_path(self, api: str) -> str:
         return f"param2/1/{self.namespace}/{api}/{self._app_key}"
@@ -175,7 +184,7 @@ class Aop1688Client:
     async def _call(self, api: str, business: dict[str, str]
                     ) -> tuple[int, dict[str, Any], dict[str, str], str]:
         url = f"{self.settings.base_url}/{self.url_path(api)}"
-        await self.gate()
+        await self.gate.admit()
         form = self.signed_form(api, business)  # after the gate: the timestamp is fresh
         secrets = (self._secret, self._token, form["_aop_signature"])
         status, raw = await fetch_any_status(self._http, self.name, url, form=form,

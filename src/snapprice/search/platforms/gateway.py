@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import httpx
 
@@ -16,7 +16,8 @@ from snapprice.errors import (
     TransientError,
 )
 from snapprice.models import QueryImage, SearchItem, SearchPage
-from snapprice.search.platforms.base import as_int, ban_seconds, no_gate, require_credentials
+from snapprice.search.platforms.base import as_int, ban_seconds, require_credentials
+from snapprice.search.platforms.gate import Gate
 from snapprice.search.platforms.http import fetch_json, install_log_redaction, redact, request_record
 from snapprice.settings import PlatformSettings
 
@@ -85,6 +86,14 @@ def parse_gateway_body(
     Prices are yuan strings on every gateway platform (fen integers belong to Pinduoduo's
     own DDK router, reference §4.3); ``price_unit="fen"`` (``options.price_unit``) is there
     for a route that does send fen.
+
+    >>> body = {"error_code": "0000", "items": {"page": 1, "pagecount": 3,
+    ...         "item": [{"num_iid": 7, "price": "39.00-59.00"}]}}
+    >>> items, has_more, total = parse_gateway_body("taobao", body)
+    >>> items[0].item_id, items[0].price, items[0].rank, has_more, total
+    ('7', '39.00-59.00', 1, True, None)
+    >>> parse_gateway_body("taobao", {"error_code": "2000"})  # no result (still billed)
+    ([], False, 0)
     """
     if not isinstance(body, dict):
         raise TransientError(platform, f"gateway body is a {type(body).__name__}, not an object")
@@ -138,20 +147,27 @@ def parse_upload_body(platform: str, body: dict[str, Any]) -> str:
 class GatewayClient:
     """item_search_img on one gateway platform path; uploads bytes first when no URL."""
 
-    protocol = "gateway"
+    protocol: ClassVar[str] = "gateway"
+    credential_fields: ClassVar[tuple[str, ...]] = ("key", "secret")
 
-    def __init__(self, name: str, settings: PlatformSettings, credentials: dict[str, str],
-                 http: httpx.AsyncClient) -> None:
-        require_credentials(name, 'gateway', credentials, ('key', 'secret'))
+    def __init__(self, name: str, settings: PlatformSettings, credentials: Mapping[str, str],
+                 http: httpx.AsyncClient, *, gate: Gate | None = None) -> None:
+        require_credentials(name, GatewayClient, credentials)
         self.name = name
         self.platform = settings.platform or name
         self.settings = settings
         self._key, self._secret = credentials["key"], credentials["secret"]
         self._http = http
         self._imgids: dict[str, str] = {}
-        # Set by the execution layer: awaited before every HTTP call (QPS limiter, bans).
-        self.gate: Callable[[], Awaitable[None]] = no_gate
+        self.gate = gate or Gate()
         install_log_redaction()
+
+    @staticmethod
+    def parse(marketplace: str, body: Any, *, page: int | None, page_size: int | None,
+              options: Mapping[str, Any]) -> list[SearchItem]:
+        """Items of an item_search_img body (``options.price_unit`` as when searched)."""
+        return parse_gateway_body(marketplace, body, page=page, page_size=page_size,
+                                  price_unit=options.get("price_unit"))[0]
 
     @property
     def _secrets(self) -> tuple[str, str]:
@@ -163,7 +179,7 @@ class GatewayClient:
     async def _upload(self, image: QueryImage) -> str:
         if image.digest in self._imgids:
             return self._imgids[image.digest]
-        await self.gate()
+        await self.gate.admit()
         _, body = await fetch_json(
             self._http, self.platform, "POST", self._url("upload_img"),
             params={"key": self._key, "secret": self._secret},
@@ -180,7 +196,7 @@ class GatewayClient:
                   "page": page, "page_size": s.page_size, "sort": s.sort}
         params = {k: v for k, v in params.items() if v not in ("", None)}
         url = self._url("item_search_img")
-        await self.gate()
+        await self.gate.admit()
         status, raw = await fetch_json(self._http, self.platform, "GET", url, params=params,
                                        timeout=s.timeout, secrets=self._secrets)
         body = redact(raw, self._secrets)

@@ -74,7 +74,11 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
 
 
 def redact(value: Any, secrets: Iterable[str] = ()) -> Any:
-    """A deep copy of a JSON-like value with credential keys and values masked."""
+    """A deep copy of a JSON-like value with credential keys and values masked.
+
+    >>> redact({"key": "k1", "note": "echo s3cr3t", "imgcode": "A" * 300}, ["s3cr3t"])
+    {'key': '***', 'note': 'echo ***', 'imgcode': '<300 chars>'}
+    """
     secrets = tuple(s for s in secrets if s)
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}

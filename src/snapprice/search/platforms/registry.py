@@ -1,8 +1,20 @@
-"""Explicit protocol → client registry and the factories that wire clients, limiters and HTTP."""
+"""The protocol table (protocol name → client class) and the factories that wire clients,
+gates and HTTP from settings.
+
+Adding a protocol = one client module implementing ``base.SearchClient`` + one line in
+``PROTOCOLS``. Everything else (config checks, credentials, searchers, the backfill's
+replay of archived bodies) reads this table.
+
+>>> client_class("top").credential_fields
+('app_key', 'app_secret')
+>>> try:
+...     client_class("smtp", where="platforms.mail.protocol")
+... except ConfigError as exc:
+...     print(exc)
+platforms.mail.protocol: 'smtp' is not a known protocol (known: 1688-aop, aliyun-imagesearch, gateway, top)
+"""
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import httpx
 
@@ -10,23 +22,29 @@ from snapprice.errors import ConfigError
 from snapprice.search.platforms.aliyun import AliyunImageSearchClient
 from snapprice.search.platforms.aop1688 import Aop1688Client
 from snapprice.search.platforms.base import SearchClient
+from snapprice.search.platforms.gate import Gate
 from snapprice.search.platforms.gateway import GatewayClient
 from snapprice.search.platforms.limiter import PostgresLimiter, ProcessLimiter, RateLimiter
 from snapprice.search.platforms.searcher import Backoff, PlatformSearcher
 from snapprice.search.platforms.top import TopClient
 from snapprice.settings import PlatformSettings, Settings
 
-# protocol -> client class; each is called as cls(name, settings, credentials, http).
-# Credentials (``settings.credentials(name)``, env var names in [platforms.NAME].credentials):
-#   gateway: key, secret · top: app_key, app_secret ·
-#   aliyun-imagesearch: access_key_id, access_key_secret (options.pid = Alimama PID) ·
-#   1688-aop: app_key, app_secret, access_token.
-PROTOCOLS: dict[str, Callable[..., SearchClient]] = {
+# The key of each line is its class's ``protocol`` (a test holds them equal).
+PROTOCOLS: dict[str, type[SearchClient]] = {
     "gateway": GatewayClient,
     "top": TopClient,
     "aliyun-imagesearch": AliyunImageSearchClient,
     "1688-aop": Aop1688Client,
 }
+
+
+def client_class(protocol: str, *, where: str = "protocol") -> type[SearchClient]:
+    """The client class of ``protocol``; a ConfigError prefixed with ``where`` if none."""
+    cls = PROTOCOLS.get(protocol)
+    if cls is None:
+        raise ConfigError(f"{where}: {protocol!r} is not a known protocol "
+                          f"(known: {', '.join(sorted(PROTOCOLS))})")
+    return cls
 
 
 def make_http_client(settings: Settings) -> httpx.AsyncClient:
@@ -45,14 +63,36 @@ def make_http_client(settings: Settings) -> httpx.AsyncClient:
 
 
 def make_client(name: str, plat: PlatformSettings, settings: Settings,
-                http: httpx.AsyncClient) -> SearchClient:
-    """The client of one configured platform section."""
-    cls = PROTOCOLS.get(plat.protocol)
-    if cls is None:
-        raise ConfigError(f"platforms.{name}.protocol: {plat.protocol!r} has no client yet "
-                          f"(available: {', '.join(sorted(PROTOCOLS))}); disable the platform "
-                          "with enabled = false")
-    return cls(name, plat, settings.credentials(name), http)
+                http: httpx.AsyncClient, gate: Gate | None = None) -> SearchClient:
+    """The client of one configured platform section (no call is made)."""
+    cls = client_class(plat.protocol, where=f"platforms.{name}.protocol")
+    return cls(name, plat, settings.credentials(name), http, gate=gate)
+
+
+class _NoCalls(httpx.AsyncBaseTransport):
+    """The transport of the clients ``check_platforms`` builds: they are never called."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("check_platforms builds clients to check them; they send nothing")
+
+
+def check_platforms(settings: Settings) -> None:
+    """Fail fast on a bad enabled ``[platforms.NAME]`` section, before any work starts.
+
+    Builds each section's client without calling it, so everything its constructor checks
+    is checked: a known protocol, every credential field it signs with, its own options
+    (TOP ``sign_method``, Aliyun ``pid``, page sizes). One ConfigError names every bad
+    section (``platforms.NAME…``), separated by "; ".
+    """
+    problems: list[str] = []
+    http = httpx.AsyncClient(transport=_NoCalls(), trust_env=False)
+    for name, plat in settings.enabled_platforms().items():
+        try:
+            make_client(name, plat, settings, http)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ConfigError("; ".join(problems))
 
 
 def make_limiter(name: str, plat: PlatformSettings, settings: Settings,
@@ -74,8 +114,9 @@ def build_searchers(settings: Settings, http: httpx.AsyncClient, *,
                     backoff: Backoff | None = None) -> dict[str, PlatformSearcher]:
     """One ``PlatformSearcher`` per enabled platform, keyed by section name.
 
-    Build them once per process (and event loop) and share them between tasks: the
-    limiter, ban pause and stop switch live in the searcher.
+    Build them once per process (and event loop) and share them between tasks: each
+    platform's gate (limiter, ban pause, stop switch) is built first and handed to both
+    its client and its searcher.
     """
     out: dict[str, PlatformSearcher] = {}
     shared: dict[str, RateLimiter] = {}
@@ -87,8 +128,9 @@ def build_searchers(settings: Settings, http: httpx.AsyncClient, *,
             slowest = min(p.qps for n, p in settings.enabled_platforms().items()
                           if str(p.options.get("limit_key") or n) == key)
             shared[key] = make_limiter(name, plat.model_copy(update={"qps": slowest}), settings, dsn)
+        gate = Gate(shared[key])
         out[name] = PlatformSearcher(
-            make_client(name, plat, settings, http), shared[key],
+            make_client(name, plat, settings, http, gate), gate,
             max_attempts=settings.search.max_attempts,
             max_retry_seconds=settings.search.max_retry_seconds, backoff=backoff)
     return out

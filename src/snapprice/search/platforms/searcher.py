@@ -1,4 +1,4 @@
-"""The execution layer: the only place that throttles, retries, honours bans and stops platforms."""
+"""The execution layer: the only place that retries, honours bans and stops platforms (each through its Gate)."""
 
 from __future__ import annotations
 
@@ -16,24 +16,13 @@ from snapprice.errors import (
 )
 from snapprice.models import QueryImage, SearchPage
 from snapprice.search.platforms.base import SearchClient
+from snapprice.search.platforms.gate import CallCounters, Gate
 from snapprice.search.platforms.limiter import RateLimiter
 
 log = logging.getLogger(__name__)
 
 # A rate-limit answer without a stated ban (gateway 4008) still pauses the platform briefly.
 DEFAULT_BAN_SECONDS = 1.0
-
-
-@dataclass
-class CallCounters:
-    """What one platform's searcher did: HTTP attempts, retries, bans, outcomes."""
-
-    attempts: int = 0
-    retries: int = 0
-    bans: int = 0
-    ok: int = 0
-    rejected: int = 0
-    failed: int = 0
 
 
 @dataclass(frozen=True)
@@ -46,39 +35,39 @@ class Backoff:
 
 
 class PlatformSearcher:
-    """One platform's client behind its limiter, retries and run-wide stop switch.
+    """One platform's client behind its gate (limiter, stop switch), with retries.
 
-    ``await searcher.search(image, page)`` returns a ``SearchPage`` or raises:
-    ``RequestRejected`` (this request only; not retried), ``TransientError`` (retries spent),
-    ``PlatformFatal`` (this platform is stopped for the run; every later call raises it
-    at once, without a request).
+    ``gate`` must be the one the client was built with: every HTTP request of the client
+    (uploads included) passes it. ``await searcher.search(image, page)`` returns a
+    ``SearchPage`` or raises: ``RequestRejected`` (this request only; not retried),
+    ``TransientError`` (retries spent), ``PlatformFatal`` (this platform is stopped for
+    the run; every later call raises it at once, without a request).
     """
 
-    def __init__(self, client: SearchClient, limiter: RateLimiter, *, max_attempts: int = 6,
+    def __init__(self, client: SearchClient, gate: Gate, *, max_attempts: int = 6,
                  max_retry_seconds: float = 300.0, backoff: Backoff | None = None) -> None:
+        if client.gate is not gate:
+            raise ValueError(f"{client.name}: the client was built with another gate than the "
+                             "searcher's; its calls would bypass the limiter")
         self.client = client
+        self.gate = gate
         self.name = client.name
         self.platform = client.platform
-        self.limiter = limiter
         self.max_attempts = max_attempts
         self.max_retry_seconds = max_retry_seconds
         self.backoff = backoff or Backoff()
-        self.calls = CallCounters()
-        self.stopped: PlatformFatal | None = None
-        # Every HTTP request of the client (uploads included) passes the gate.
-        client.gate = self._gate
 
-    async def _gate(self) -> None:
-        if self.stopped is not None:
-            raise self._stopped_error()
-        await self.limiter.acquire()
-        if self.stopped is not None:  # stopped while this call waited for its slot
-            raise self._stopped_error()
-        self.calls.attempts += 1
+    @property
+    def calls(self) -> CallCounters:
+        return self.gate.calls
 
-    def _stopped_error(self) -> PlatformFatal:
-        assert self.stopped is not None
-        return self.stopped.with_traceback(None)
+    @property
+    def limiter(self) -> RateLimiter | None:
+        return self.gate.limiter
+
+    @property
+    def stopped(self) -> PlatformFatal | None:
+        return self.gate.stopped
 
     def _retry_hook(self, exc: Exception) -> bool | float:
         if isinstance(exc, RateLimited):
@@ -100,13 +89,13 @@ class PlatformSearcher:
                     f"{self.max_retry_seconds:.0f} ({exc.message}); the call quota is spent",
                     code=exc.code, sub_code=exc.sub_code) from None
             log.warning("%s: rate limited, pausing the platform for %.1f s", self.name, ban)
-            await self.limiter.pause(ban)
+            await self.gate.pause(ban)
             raise
 
     async def search(self, image: QueryImage, page: int = 1) -> SearchPage:
         """One page of results for ``image``, throttled and retried."""
-        if self.stopped is not None:
-            raise self._stopped_error()
+        if self.gate.stopped is not None:
+            raise self.gate.stopped_error()
         try:
             async for attempt in stamina.retry_context(
                 on=self._retry_hook, attempts=self.max_attempts, timeout=self.max_retry_seconds,
@@ -119,10 +108,9 @@ class PlatformSearcher:
                     result = await self._attempt(image, page)
         except PlatformFatal as exc:
             self.calls.failed += 1
-            if self.stopped is None:
-                self.stopped = exc
+            if self.gate.stop(exc):
                 log.error("%s: platform stopped for this run: %s", self.name, exc)
-            raise self._stopped_error() from None
+            raise self.gate.stopped_error() from None
         except RequestRejected:
             self.calls.rejected += 1
             raise
@@ -133,7 +121,7 @@ class PlatformSearcher:
         return result
 
     async def aclose(self) -> None:
-        await self.limiter.aclose()
+        await self.gate.aclose()
 
 
 async def search_pages(searcher: PlatformSearcher, image: QueryImage,

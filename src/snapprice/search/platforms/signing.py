@@ -17,6 +17,9 @@ def canonical_string(params: Mapping[str, Any]) -> str:
     """``name + value`` of every non-empty parameter except ``sign``, sorted by name.
 
     File parameters must not be in ``params``: TOP never signs them.
+
+    >>> canonical_string({"b": 2, "a": "x", "sign": "S", "c": ""})
+    'axb2'
     """
     items = {k: str(v) for k, v in params.items() if k != "sign" and v is not None and str(v)}
     return "".join(f"{k}{items[k]}" for k in sorted(items))
@@ -38,7 +41,11 @@ def top_sign(params: Mapping[str, Any], secret: str, sign_method: str) -> str:
 
 
 def pop_percent(value: str) -> str:
-    """RFC 3986 percent-encoding of POP signatures: only ``A-Za-z0-9-_.~`` stay as they are."""
+    """RFC 3986 percent-encoding of POP signatures: only ``A-Za-z0-9-_.~`` stay as they are.
+
+    >>> pop_percent("a b*c~/")
+    'a%20b%2Ac~%2F'
+    """
     return quote(value, safe="-_.~")
 
 

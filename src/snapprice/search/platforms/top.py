@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -16,7 +16,8 @@ from snapprice.errors import (
     TransientError,
 )
 from snapprice.models import QueryImage, SearchItem, SearchPage
-from snapprice.search.platforms.base import as_int, ban_seconds, no_gate, require_credentials
+from snapprice.search.platforms.base import as_int, ban_seconds, require_credentials
+from snapprice.search.platforms.gate import Gate
 from snapprice.search.platforms.http import fetch_json, install_log_redaction, redact, request_record
 from snapprice.search.platforms.signing import SIGN_METHODS, top_sign
 from snapprice.settings import PlatformSettings
@@ -32,7 +33,11 @@ _FATAL_CODES = {9, 11, 12, 13, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 3
 
 
 def response_key(method: str) -> str:
-    """``taobao.item.search.img`` → ``item_search_img_response`` (TOP's success wrapper)."""
+    """TOP's success wrapper of ``method``: ``taobao.`` dropped, dots to underscores.
+
+    >>> response_key("taobao.tbk.item.info.get")
+    'tbk_item_info_get_response'
+    """
     name = method[len("taobao."):] if method.startswith("taobao.") else method
     return name.replace(".", "_") + "_response"
 
@@ -50,7 +55,7 @@ def _raise_top_error(label: str, err: dict[str, Any]) -> None:
     msg = f"TOP error {code} {err.get('msg') or ''}".rstrip()
     if sub_code or sub_msg:
         msg += f" [{sub_code}: {sub_msg}]" if sub_code else f" [{sub_msg}]"
-    kw = {"code": None if code is None else str(code), "sub_code": sub_code or None}
+    kw: dict[str, Any] = {"code": None if code is None else str(code), "sub_code": sub_code or None}
     if code in _BAN_CODES or sub_code.startswith("accesscontrol."):
         raise RateLimited(label, msg, retry_after=ban_seconds(sub_msg), **kw)
     if code in _TRANSIENT_CODES or sub_code.startswith("isp."):
@@ -138,11 +143,13 @@ def parse_top_body(
 class TopClient:
     """A TOP-router image search (md5 / hmac / hmac-sha256; image as URL or multipart file)."""
 
-    protocol = "top"
+    protocol: ClassVar[str] = "top"
+    credential_fields: ClassVar[tuple[str, ...]] = ("app_key", "app_secret")
 
-    def __init__(self, name: str, settings: PlatformSettings, credentials: dict[str, str],
-                 http: httpx.AsyncClient, *, clock: Callable[[], datetime] | None = None) -> None:
-        require_credentials(name, 'top', credentials, ('app_key', 'app_secret'))
+    def __init__(self, name: str, settings: PlatformSettings, credentials: Mapping[str, str],
+                 http: httpx.AsyncClient, *, gate: Gate | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        require_credentials(name, TopClient, credentials)
         opts = settings.options
         self.method = str(opts.get("method") or DEFAULT_METHOD)
         self.sign_method = str(opts.get("sign_method") or "hmac-sha256")
@@ -156,8 +163,15 @@ class TopClient:
         self._app_key, self._secret = credentials["app_key"], credentials["app_secret"]
         self._http = http
         self._clock = clock or (lambda: datetime.now(UTC))
-        self.gate: Callable[[], Awaitable[None]] = no_gate
+        self.gate = gate or Gate()
         install_log_redaction()
+
+    @staticmethod
+    def parse(marketplace: str, body: Any, *, page: int | None, page_size: int | None,
+              options: Mapping[str, Any]) -> list[SearchItem]:
+        """Items of a TOP body (``options.method`` names its success wrapper, as when searched)."""
+        return parse_top_body(marketplace, body, method=str(options.get("method") or DEFAULT_METHOD),
+                              page=page, page_size=page_size)[0]
 
     def signed_query(self, business: dict[str, Any]) -> dict[str, str]:
         """System parameters plus ``sign`` over system + business (never over files)."""
@@ -174,7 +188,7 @@ class TopClient:
         business = {k: str(v) for k, v in business.items() if v not in ("", None)}
         files = None if image.url else {self.image_param: image}
         secrets = (self._secret,)  # app_key is masked by name; as a substring it is too short
-        await self.gate()
+        await self.gate.admit()
         query = self.signed_query(business)  # after the gate: the timestamp is fresh
         status, raw = await fetch_json(
             self._http, self.name, "POST", s.base_url, params=query, data=business,
