@@ -20,6 +20,7 @@ from snapprice.alerts.rules import evaluate
 from snapprice.alerts.webhook import notify
 from snapprice.dedupe.stage import ImageLimits, dedupe_catalog
 from snapprice.errors import SnappriceError
+from snapprice.redact import scrub
 from snapprice.search.executor import SearchSummary, execute_searches
 from snapprice.settings import Settings
 from snapprice.store import runs
@@ -185,7 +186,8 @@ def run_snapshot(engine: Engine, settings: Settings, *, kind: str = "manual",
         steps.ingest(engine, settings, run_id, catalog_path, skus=skus)
         searches = steps.search(engine, settings, run_id, limiter_dsn)
     except Exception as exc:
-        steps.close(engine, run_id, error=f"{type(exc).__name__}: {exc}")
+        # The error's text is kept (run.message, Prefect's state): no secret may ride along.
+        steps.close(engine, run_id, error=scrub(f"{type(exc).__name__}: {exc}", settings.secret_values()))
         raise
     result = steps.close(engine, run_id)
     new_alerts = steps.alerts(engine, settings, run_id)

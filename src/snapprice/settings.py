@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from snapprice.errors import ConfigError
 from snapprice.paths import default_config
+from snapprice.redact import secret_parts
 
 DEFAULT_CONFIG = Path("config/snapprice.toml")  # in the working directory; else the packaged one
 ENV_PREFIX = "SNAPPRICE_"
@@ -148,6 +149,12 @@ class Settings(_Section):
     def credentials(self, platform: str) -> dict[str, str]:
         """Plain credential values of one platform (for the client that signs with them)."""
         return {k: v.get_secret_value() for k, v in self.secrets.get(platform, {}).items()}
+
+    def secret_values(self) -> list[str]:
+        """Every secret this config holds (platform credentials, database passwords): what
+        ``redact.scrub`` takes out of an error's text before it is stored or shown."""
+        values = [v.get_secret_value() for creds in self.secrets.values() for v in creds.values()]
+        return values + secret_parts(self.database.url) + secret_parts(self.database.reader_url)
 
     def digest(self) -> str:
         """A short digest of the effective config (no secrets), stored with each run."""

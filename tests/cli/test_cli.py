@@ -82,3 +82,18 @@ def test_a_bad_schedule_in_the_config_is_one_clear_line(tmp_path):
     assert out.returncode == 2, out.stderr
     assert "schedule.timezone" in out.stderr and "not a time zone" in out.stderr
     assert "Traceback" not in out.stderr + out.stdout
+
+
+@pytest.mark.parametrize("url", [
+    "postgres:pass word@W0rd@host",
+    "postgresql://user:pa ss@W0rd@127.0.0.1:1/db",
+    "postgresql://user:Sec:ret@W0rd@127.0.0.1:1/db",
+    "postgresql://127.0.0.1:1/db?user=x&password=Sec-W0rd",
+])
+def test_a_malformed_database_url_leaks_no_piece_of_its_password(url):
+    out = snapprice("db", "status", env={"DATABASE_URL": url})
+    assert out.returncode == 2
+    text = out.stdout + out.stderr
+    for piece in ("pass word", "pa ss", "W0rd", "Sec"):
+        assert piece not in text, text
+    assert "Traceback" not in text

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import psycopg
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
 from snapprice.errors import DatabaseUnavailable
+from snapprice.redact import redact_url, scrub, secret_parts
 from snapprice.settings import DatabaseSettings
 
 
@@ -52,14 +53,6 @@ def to_libpq(url: str) -> str:
     return re.sub(r"^postgresql\+psycopg://", "postgresql://", to_sqlalchemy(url))
 
 
-def redact_url(url: str) -> str:
-    """The URL with any password replaced by ***, for messages and logs."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL is shown without its credentials part
-        return re.sub(r"//[^@/]*@", "//***@", url)
-
-
 def check_reachable(url: str, timeout: int = 5) -> None:
     """Connect once; raise DatabaseUnavailable with a clear message when that fails."""
     try:
@@ -67,6 +60,7 @@ def check_reachable(url: str, timeout: int = 5) -> None:
             conn.execute("SELECT 1")
     except psycopg.Error as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = scrub(first, secret_parts(url))
         raise DatabaseUnavailable(
             f"cannot connect to PostgreSQL at {redact_url(url)}: {first}. "
             "Check DATABASE_URL (or unset it to use the embedded database)."

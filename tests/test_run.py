@@ -1,0 +1,47 @@
+"""run_snapshot owns a run's lifecycle, its error path included."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import sqlalchemy as sa
+from pydantic import SecretStr
+
+from snapprice import run
+from snapprice.settings import DatabaseSettings, Settings
+
+pytestmark = pytest.mark.integration
+
+
+def _settings() -> Settings:
+    settings = Settings(database=DatabaseSettings(url="postgresql://owner:db-Pa55@db.example/prices"))
+    settings.secrets["taobao"] = {"key": SecretStr("k-123456"), "secret": SecretStr("s-abcdef")}
+    return settings
+
+
+def test_a_failing_stage_closes_the_run_failed_with_no_secret_in_its_message(clean_db):
+    def ingest(*_args, **_kwargs):
+        raise RuntimeError("upstream said: bad key k-123456 / s-abcdef for owner:db-Pa55")
+
+    steps = replace(run.Steps(), ingest=ingest)
+    with pytest.raises(RuntimeError):
+        run.run_snapshot(clean_db, _settings(), catalog="c.csv", steps=steps)
+    with clean_db.connect() as conn:
+        status, message = conn.execute(sa.text("SELECT status, message FROM run")).one()
+    assert status == "failed"
+    assert message == "RuntimeError: upstream said: bad key *** / *** for owner:***"
+
+
+def test_the_steps_run_in_order_and_the_run_closes(clean_db):
+    seen = []
+    steps = run.Steps(
+        ingest=lambda *a, **k: seen.append("ingest"),
+        search=lambda *a, **k: seen.append("search") or run.SearchSummary(done=0),
+        close=lambda engine, run_id, error=None: seen.append("close") or run.close_run(engine, run_id, error=error),
+        alerts=lambda *a, **k: seen.append("alerts") or [],
+    )
+    result = run.run_snapshot(clean_db, _settings(), catalog="c.csv", steps=steps)
+    assert seen == ["ingest", "search", "close", "alerts"]
+    assert result["status"] == "succeeded" and result["alerts"] == 0
+    assert result["searches"]["done"] == 0
