@@ -45,3 +45,12 @@ def test_the_steps_run_in_order_and_the_run_closes(clean_db):
     assert seen == ["ingest", "search", "close", "alerts"]
     assert result["status"] == "succeeded" and result["alerts"] == 0
     assert result["searches"]["done"] == 0
+
+
+def test_a_run_sees_the_other_runs_that_are_live(clean_db):
+    with run.live(clean_db, 7) as first:
+        assert first == []
+        with run.live(clean_db, 8) as second:
+            assert second == [7]
+    with run.live(clean_db, 9) as third:  # 7 and 8 ended: their locks are gone
+        assert third == []

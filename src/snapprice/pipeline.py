@@ -152,7 +152,7 @@ def snapshot(
         result = run.run_snapshot(
             engine, settings, kind=kind, catalog=catalog, resume=resume, run_id=run_id,
             skus=set(skus) if skus is not None else None,
-            limiter_dsn=db.url if settings.search.limiter == "postgres" else None,
+            limiter_dsn=None if settings.search.limiter == "process" else db.url,
             flow_run_id=flow_run_id, steps=STEPS)
         publish(engine, result)
     return result

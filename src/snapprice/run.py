@@ -7,13 +7,16 @@ hands in its Prefect tasks as the ``Steps`` (retries, names in the UI).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from snapprice.alerts.rules import evaluate
@@ -29,6 +32,7 @@ from snapprice.store.hash_cache import PgHashCache
 from snapprice.store.loader import ensure_partitions, record_rejects
 
 Progress = Callable[[str, int, int], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,32 @@ def raise_alerts(engine: Engine, settings: Settings, run_id: int,
     return new
 
 
+# Advisory lock class of live runs ("SNAP"): a run holds (LIVE_LOCK, run_id) for as long as
+# a process works on it, on a connection of its own, so a killed process lets it go.
+LIVE_LOCK = 0x534E4150
+_OTHER_LIVE_RUNS = text(
+    "SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 2"
+    " AND classid = CAST(:k AS bigint)::oid AND objid <> CAST(:r AS bigint)::oid"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+
+
+@contextmanager
+def live(engine: Engine, run_id: int) -> Iterator[list[int]]:
+    """Mark ``run_id`` live while the block runs; yields the other runs live right now
+    (two runs at once share each platform's budget: the limiter, not this lock, keeps them
+    under it)."""
+    key = {"k": LIVE_LOCK, "r": run_id % 2**31}
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:k, :r)"), key)
+        others = [int(r) for r in conn.execute(_OTHER_LIVE_RUNS, key).scalars()]
+        conn.commit()
+        try:
+            yield others
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k, :r)"), key)
+            conn.commit()
+
+
 @dataclass(frozen=True)
 class Steps:
     """The stages ``run_snapshot`` calls, in this order; same signatures as the functions above."""
@@ -182,13 +212,18 @@ def run_snapshot(engine: Engine, settings: Settings, *, kind: str = "manual",
         run_id = resume_target(engine, run_id, flow_run_id)
     else:
         run_id = start_run(engine, settings, kind=kind, catalog=catalog_path, flow_run_id=flow_run_id)
-    try:
-        steps.ingest(engine, settings, run_id, catalog_path, skus=skus)
-        searches = steps.search(engine, settings, run_id, limiter_dsn)
-    except Exception as exc:
-        # The error's text is kept (run.message, Prefect's state): no secret may ride along.
-        steps.close(engine, run_id, error=scrub(f"{type(exc).__name__}: {exc}", settings.secret_values()))
-        raise
-    result = steps.close(engine, run_id)
+    with live(engine, run_id) as others:
+        if others:
+            log.warning("run %s starts while run(s) %s are running: they share each platform's "
+                        "QPS budget (search.limiter = %s)", run_id, ", ".join(map(str, others)),
+                        settings.search.limiter)
+        try:
+            steps.ingest(engine, settings, run_id, catalog_path, skus=skus)
+            searches = steps.search(engine, settings, run_id, limiter_dsn)
+        except Exception as exc:
+            # The error's text is kept (run.message, Prefect's state): no secret may ride along.
+            steps.close(engine, run_id, error=scrub(f"{type(exc).__name__}: {exc}", settings.secret_values()))
+            raise
+        result = steps.close(engine, run_id)
     new_alerts = steps.alerts(engine, settings, run_id)
-    return {**result, "searches": asdict(searches), "alerts": len(new_alerts)}
+    return {**result, "searches": asdict(searches), "alerts": len(new_alerts), "concurrent_runs": others}

@@ -55,7 +55,9 @@ class SearchSettings(_Section):
     concurrency: int = Field(8, ge=1, le=256)
     max_attempts: int = Field(6, ge=1, le=50)
     max_retry_seconds: float = Field(300.0, gt=0)
-    limiter: Literal["process", "postgres"] = "process"
+    # auto: the PostgreSQL limiter whenever there is a database (two runs at once share the
+    # budget instead of doubling it); process: one budget per process (a lone client).
+    limiter: Literal["auto", "process", "postgres"] = "auto"
     match_min_score: float = Field(0.0, ge=0, le=1)
     verify_matches: bool = False
 

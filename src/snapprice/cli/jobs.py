@@ -48,6 +48,9 @@ def _print_result(result: dict[str, Any], as_json: bool) -> None:
         f"{result['n_snapshots']} price snapshots, {result['n_rejects']} rejects, "
         f"{result['n_failed']} failed / {result['n_skipped']} skipped searches"
     )
+    if result.get("concurrent_runs"):
+        console.print(f"note: run(s) {', '.join(map(str, result['concurrent_runs']))} ran at the same time; "
+                      f"each platform's QPS budget was shared (search.limiter)")
     for platform, why in (result.get("searches") or {}).get("stopped", {}).items():
         console.print(f"[red]platform {platform} stopped:[/] {why}")
     if result.get("message"):

@@ -95,10 +95,20 @@ def check_platforms(settings: Settings) -> None:
         raise ConfigError("; ".join(problems))
 
 
+def limiter_mode(settings: Settings, dsn: str | None) -> str:
+    """``search.limiter`` with ``auto`` resolved: ``postgres`` when the run has a database
+    (every run does: the budget is then shared by every run and worker on it), else
+    ``process`` (a client used without one)."""
+    mode = settings.search.limiter
+    if mode == "auto":
+        return "postgres" if dsn or settings.database.url else "process"
+    return mode
+
+
 def make_limiter(name: str, plat: PlatformSettings, settings: Settings,
                  dsn: str | None) -> RateLimiter:
     """The limiter of one platform in the configured mode (``search.limiter``)."""
-    if settings.search.limiter == "process":
+    if limiter_mode(settings, dsn) == "process":
         return ProcessLimiter(plat.qps)
     url = dsn or settings.database.url
     if not url:
@@ -120,11 +130,12 @@ def build_searchers(settings: Settings, http: httpx.AsyncClient, *,
     """
     out: dict[str, PlatformSearcher] = {}
     shared: dict[str, RateLimiter] = {}
+    per_process = limiter_mode(settings, dsn) == "process"
     for name, plat in settings.enabled_platforms().items():
         # Sections naming the same options.limit_key (one account on several routes) share
         # one limiter in process mode, as they share one row in postgres mode.
         key = str(plat.options.get("limit_key") or name)
-        if key not in shared or settings.search.limiter != "process":
+        if key not in shared or not per_process:
             slowest = min(p.qps for n, p in settings.enabled_platforms().items()
                           if str(p.options.get("limit_key") or n) == key)
             shared[key] = make_limiter(name, plat.model_copy(update={"qps": slowest}), settings, dsn)
