@@ -40,7 +40,7 @@ class DatabaseSettings(_Section):
 
 
 class CatalogSettings(_Section):
-    path: str = "config/sample_catalog.csv"
+    path: str = "sample-catalog/catalog.csv"
 
 
 class DedupeSettings(_Section):

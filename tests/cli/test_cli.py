@@ -54,7 +54,7 @@ def test_sandbox_serve_takes_every_protocols_credentials(monkeypatch, tmp_path):
     monkeypatch.setattr(snapprice.sandbox.server, "serve", lambda cfg, host, port: seen.update(cfg=cfg, port=port))
     cfg = tmp_path / "sandbox.toml"
     cfg.write_text('[sandbox]\naop_app_key = "from-file"\naop_app_secret = "file-secret"\n')
-    out = CliRunner().invoke(app, [
+    out = CliRunner().invoke(app, ["serve",
         "--config", str(cfg), "--port", "9999", "--aliyun-key-id", "AK", "--aliyun-key-secret", "AS",
         "--aliyun-pid", "mm_1_2_3", "--aliyun-pid", "mm_4_5_6", "--aop-app-key", "888",
         "--aop-token", "t1"])

@@ -88,3 +88,24 @@ def test_subprocess_serves_with_given_credentials():
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_sample_catalog_command_writes_a_catalog_run_can_read(tmp_path):
+    from snapprice.ingest import read_catalog
+
+    out = CliRunner().invoke(app, ["catalog", str(tmp_path / "sample"), "--items", "8", "--products", "20"])
+    assert out.exit_code == 0, out.output
+    read = read_catalog(tmp_path / "sample" / "catalog.csv")
+    assert read.items.height == 8 and read.rejects == []
+    bad = CliRunner().invoke(app, ["catalog", str(tmp_path / "x"), "--items", "50", "--products", "3"])
+    assert bad.exit_code == 2 and "error:" in bad.output
+
+
+def test_run_without_the_configured_catalog_says_how_to_make_one(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('[catalog]\npath = "nowhere/catalog.csv"\n', encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "snapprice", "--config", str(config), "run"],
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    assert "[catalog] path" in out.stderr and "snapprice sandbox catalog nowhere" in out.stderr
+    assert out.stderr.count("\n") == 1

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from snapprice.cli import logs
 from snapprice.errors import SnappriceError
@@ -81,12 +82,12 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, standalone_mode=True)
     except SnappriceError as exc:
         logs.record(exc)
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except Exception as exc:
         where = logs.record(exc)
         if logs.verbose():
             raise
-        err_console.print(f"[bold red]error:[/] internal error: {type(exc).__name__}: {logs.one_line(exc)} "
+        err_console.print(f"[bold red]error:[/] internal error: {type(exc).__name__}: {escape(logs.one_line(exc))} "
                           f"(traceback in {where}; --verbose shows it here)", highlight=False, soft_wrap=True)
         sys.exit(1)

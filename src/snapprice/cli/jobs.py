@@ -15,7 +15,7 @@ from rich.console import Console
 
 from snapprice.cli import logs
 from snapprice.cli.context import data_dir_from, settings_from
-from snapprice.errors import SnappriceError
+from snapprice.errors import CatalogError, SnappriceError
 from snapprice.ingest.catalog import check_catalog_path
 from snapprice.settings import ScheduleSettings, Settings
 
@@ -36,6 +36,19 @@ def _pipeline() -> ModuleType:
 
     logs.attach_to_prefect()
     return pipeline
+
+
+def _check_catalog(catalog: Path | None, settings: Settings) -> None:
+    """The catalog exists, or one line saying so (and, for the configured one, how to make
+    a sample for the sandbox), before Prefect starts."""
+    try:
+        check_catalog_path(catalog or settings.catalog.path)
+    except CatalogError as exc:
+        if catalog is not None:
+            raise
+        folder = Path(settings.catalog.path).parent
+        raise CatalogError(f"{exc} (the [catalog] path of {settings.source}); for the local sandbox, "
+                           f"`snapprice sandbox catalog {folder}` writes a sample one") from None
 
 
 def _print_result(result: dict[str, Any], as_json: bool) -> None:
@@ -70,7 +83,7 @@ def run(
         raise SnappriceError("a RUN_ID is only accepted with --resume")
     settings = settings_from(ctx, will_search=True)  # fail fast, before Prefect starts
     if not resume:
-        check_catalog_path(catalog or settings.catalog.path)
+        _check_catalog(catalog, settings)
     obj = ctx.find_root().obj or {}
     result = _pipeline().snapshot(kind=kind, catalog=str(catalog) if catalog else None, resume=resume,
                   run_id=run_id, config=str(obj["config"]) if obj.get("config") else None,
@@ -144,7 +157,9 @@ def backfill(
         raise SnappriceError("choose --replay, --fill-gaps or both")
     if until <= since:
         raise SnappriceError("--until must be after --since")
-    settings_from(ctx, will_search=fill_gaps)  # fail fast, before Prefect starts
+    settings = settings_from(ctx, will_search=fill_gaps)  # fail fast, before Prefect starts
+    if fill_gaps:
+        _check_catalog(catalog, settings)
     obj = ctx.find_root().obj or {}
     since_u, until_u = (d if d.tzinfo else d.replace(tzinfo=UTC) for d in (since, until))
     result = _pipeline().backfill(since=since_u, until=until_u, replay=replay, fill_gaps=fill_gaps,

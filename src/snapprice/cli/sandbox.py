@@ -48,3 +48,27 @@ def serve(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     run(cfg, host=host, port=port)
+
+
+@app.command()
+def catalog(
+    out: Annotated[Path, typer.Argument(help="Folder to write catalog.csv and images/ into.")] = Path("sample-catalog"),
+    items: Annotated[int, typer.Option(min=1, help="Catalog rows.")] = 40,
+    seed: Annotated[int | None, typer.Option(help="World seed (the one `sandbox serve` uses).")] = None,
+    products: Annotated[int | None, typer.Option(help="Products in the world (as `sandbox serve`).")] = None,
+    config: Annotated[Path | None, typer.Option(help="Sandbox TOML file (see docs/sandbox.md).")] = None,
+) -> None:
+    """Write a sample catalog of the sandbox's world: products it sells, near-duplicates and a
+    few it does not, ready for `snapprice run` against `snapprice sandbox serve`."""
+    from snapprice.errors import ConfigError
+    from snapprice.sandbox.catalogs import generate_catalog
+    from snapprice.sandbox.config import load_config as sandbox_config
+    from snapprice.sandbox.world import build_world
+
+    try:
+        cfg = sandbox_config(config, seed=seed, n_products=products)
+        made = generate_catalog(build_world(cfg), out, items, dup_rate=0.25, distractor_rate=0.1)
+    except (ConfigError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"wrote {made.csv_path} ({items} rows, world seed {cfg.seed}, {cfg.n_products} products)")
