@@ -50,7 +50,7 @@ from snapprice.dedupe.grouping import (
     group,
 )
 from snapprice.dedupe.hamming import brute_force_pairs, near_pairs, popcount64
-from snapprice.dedupe.hashing.batch import hamming, hash_image, hash_many, to_signed64
+from snapprice.dedupe.hashing import hamming, hash_image, hash_many, to_signed64
 
 T = TypeVar("T")
 GROUP_DEFAULTS = {"window_radius": WINDOW_RADIUS, "chroma_tolerance": CHROMA_TOLERANCE, "ncc_min": NCC_MIN}

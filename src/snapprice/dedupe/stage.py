@@ -15,7 +15,7 @@ import httpx
 import polars as pl
 
 from snapprice.dedupe.grouping import DedupeStats, dedupe_stats, group
-from snapprice.dedupe.hashing.batch import HashCache, ImageSource, hash_with_cache, to_signed64
+from snapprice.dedupe.hashing import HashCache, ImageSource, hash_with_cache, to_signed64
 from snapprice.errors import ImageRejected
 from snapprice.ingest.catalog import read_catalog
 from snapprice.ingest.images import MAX_REDIRECTS, is_url, load_image
