@@ -22,6 +22,7 @@ from snapprice.dedupe.hashing.pool import hash_many, hash_with_cache
 from snapprice.dedupe.hashing.records import (
     HashRecord,
     MemoryHashCache,
+    Rejected,
     Result,
     from_signed64,
     hamming,
@@ -297,18 +298,18 @@ def _mixed_batch() -> list[bytes]:
     return datas
 
 
-def _alone(items: list[tuple[str, bytes]]) -> dict[str, object]:
-    alone: dict[str, object] = {}
+def _alone(items: list[tuple[str, bytes]]) -> dict[str, Result]:
+    alone: dict[str, Result] = {}
     for digest, data in items:
         try:
             alone[digest] = hash_image(data, digest)
         except ImageRejected as exc:
-            alone[digest] = (digest, exc.reason, exc.detail)
+            alone[digest] = Rejected(digest, exc.reason, exc.detail)
     return alone
 
 
-def _by_digest(results: list[Result]) -> dict[str, object]:
-    return {r.digest if isinstance(r, HashRecord) else r[0]: r for r in results}
+def _by_digest(results: list[Result]) -> dict[str, Result]:
+    return {r.digest: r for r in results}
 
 
 def test_a_batch_gives_the_records_of_one_image_at_a_time() -> None:
@@ -320,7 +321,7 @@ def test_a_batch_gives_the_records_of_one_image_at_a_time() -> None:
     assert _by_digest(hash_chunk(items)) == alone
     assert alone["d3"].phash != phash_bytes(datas[3], trim=False)  # the framed ones were cut
     assert alone["d6"].phash != phash_bytes(datas[6], trim=False)
-    assert [d for d, r in alone.items() if isinstance(r, tuple)] == ["d17", "d18"]
+    assert [d for d, r in alone.items() if isinstance(r, Rejected)] == ["d17", "d18"]
 
 
 @pytest.mark.parametrize("size", [4, 32])
@@ -348,7 +349,7 @@ def test_a_jpeg_that_fails_in_libjpeg_alone_in_its_chunk_is_a_reject() -> None:
     """libjpeg is handed an array for the draft, then fails (truncated data): Pillow's reject
     stands, and the draft size it opened, with no image in it, is not hashed."""
     data = _encode(_photo(61, (800, 800)), quality=80)
-    assert [r[:2] for r in hash_chunk([("t", data[:len(data) * 3 // 5])])] == [("t", "corrupt")]
+    assert [(r.digest, r.reason) for r in hash_chunk([("t", data[:len(data) * 3 // 5])])] == [("t", "corrupt")]
 
 
 def test_a_file_that_grows_while_it_is_read_is_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -390,7 +391,7 @@ def test_a_broken_exif_block_is_a_reject_not_a_crash_of_the_batch() -> None:
     raw[at:at + 2] = b"\x01\x43"  # the Make tag turned into one Pillow cannot unpack
     broken = _encode(_photo(51), quality=90, exif=bytes(raw))
     results = hash_chunk([("bad", broken), ("good", _encode(_photo(52), quality=90))])
-    assert [r[:2] for r in results if isinstance(r, tuple)] == [("bad", "corrupt")]
+    assert [(r.digest, r.reason) for r in results if isinstance(r, Rejected)] == [("bad", "corrupt")]
     assert [r.digest for r in results if isinstance(r, HashRecord)] == ["good"]
 
 

@@ -11,6 +11,7 @@ decoding moves a few bits at most (measured in docs/dedupe.md).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -18,7 +19,7 @@ from PIL import Image
 from snapprice.dedupe.colour import GRID, pack_colours_many
 from snapprice.dedupe.features import DCT_LOW, THUMB, describe_many, median_bits, thumbnails
 from snapprice.dedupe.hashing.decode import Encoded, ImageSource, decode, read_encoded, to_gray
-from snapprice.dedupe.hashing.records import HashRecord, Result
+from snapprice.dedupe.hashing.records import HashRecord, Rejected, Result
 from snapprice.dedupe.hashing.resize import shrink
 from snapprice.dedupe.hashing.trim import pad_depths, trim_box
 from snapprice.errors import ImageRejected
@@ -31,14 +32,42 @@ FAST_SIDE = 128  # images up to this side are resized by matrix products (drafts
 DESCRIBE_SIDE = 128  # the descriptor is computed on images reduced to about this side
 
 
-def _trimmed(data: Encoded, rgb: np.ndarray, gray: np.ndarray, width: int,
-             height: int) -> tuple[np.ndarray, np.ndarray]:
-    """(RGB, grey) without its pads of one decoded image on whose border ``pad_depths`` found a pad."""
-    if max(gray.shape) < max(width, height):
+class _Image(NamedTuple):
+    """One decoded image of a chunk: its digest, encoded bytes, RGB pixels (a draft of it, for
+    a JPEG) and its upright size."""
+
+    digest: str
+    data: Encoded
+    pixels: np.ndarray
+    width: int
+    height: int
+
+
+class _Batch(NamedTuple):
+    """Decoded images of one size and their pixels stacked (n, h, w, 3)."""
+
+    images: list[_Image]
+    pixels: np.ndarray
+
+
+class _Cut(NamedTuple):
+    """A padded image cut to its picture: the cut RGB (h, w, 3) and grey pixels, and its grey
+    pixels before the cut."""
+
+    image: _Image
+    rgb: np.ndarray
+    gray: np.ndarray
+    untrimmed: np.ndarray
+
+
+def _cut_pads(image: _Image, rgb: np.ndarray, gray: np.ndarray) -> _Cut:
+    """One decoded image on whose border ``pad_depths`` found a pad, without its pads; ``rgb``
+    and ``gray`` are its pixels in the batch."""
+    if max(gray.shape) < max(image.width, image.height):
         # A pad was found on a draft: at 1/8 scale one pixel is ~1.5 % of the picture and
         # its edge line blends pad and picture. Cut it on a finer decode (the draft's own box
         # is not needed), then bring the cut picture back to about the draft's scale.
-        fine = decode(data, REFINE_SIDE)[0]
+        fine = decode(image.data, REFINE_SIDE).pixels
         left, top, right, bottom = trim_box(to_gray(fine))
         cut = fine[top:bottom, left:right]
         factor = max(1, round(fine.shape[1] / rgb.shape[1]))
@@ -46,7 +75,7 @@ def _trimmed(data: Encoded, rgb: np.ndarray, gray: np.ndarray, width: int,
     else:
         left, top, right, bottom = trim_box(gray)
         cut = rgb[top:bottom, left:right]
-    return cut, to_gray(cut)
+    return _Cut(image, cut, to_gray(cut), gray)
 
 
 def _features(rgb: np.ndarray, gray: np.ndarray,
@@ -71,33 +100,26 @@ def _features(rgb: np.ndarray, gray: np.ndarray,
     return phashes, pack_colours_many(cells), describe_many(gray, thumbs, untrimmed)
 
 
-_Decoded = tuple[str, Encoded, np.ndarray, int, int]  # digest, encoded bytes, RGB pixels, width, height
-
-
-def _records(images: Sequence[_Decoded], rgb: np.ndarray, gray: np.ndarray,
+def _records(images: Sequence[_Image], rgb: np.ndarray, gray: np.ndarray,
              untrimmed: Sequence[np.ndarray | None]) -> list[Result]:
     phashes, colours, dups = _features(rgb, gray, untrimmed)
-    return [HashRecord(digest, int(p), width, height, len(data), int(c), dup)
-            for (digest, data, _, width, height), p, c, dup in zip(images, phashes, colours, dups, strict=True)]
+    return [HashRecord(image.digest, int(p), image.width, image.height, len(image.data), int(c), dup)
+            for image, p, c, dup in zip(images, phashes, colours, dups, strict=True)]
 
 
-_Cut = tuple[_Decoded, np.ndarray, np.ndarray, np.ndarray]  # image, cut RGB, cut grey, grey before
-
-
-def _finish(images: list[_Decoded], rgb: np.ndarray, trim: bool) -> tuple[list[Result], list[_Cut]]:
-    """Records of decoded images of one size (their pixels stacked in ``rgb``), the unpadded
-    ones as one batch; the padded ones come back cut, to be batched with others cut to the same
-    size (``_records_of_cuts``)."""
+def _finish(batch: _Batch, trim: bool) -> tuple[list[Result], list[_Cut]]:
+    """Records of a batch, its unpadded images hashed together; the padded ones come back cut,
+    to be batched with others cut to the same size (``_records_of_cuts``)."""
+    images, rgb = batch.images, batch.pixels
     gray = to_gray(rgb)
     plain = ~pad_depths(gray).any(axis=1) if trim else np.ones(len(images), dtype=bool)
     out: list[Result] = []
     cuts: list[_Cut] = []
     for k in np.flatnonzero(~plain):
-        digest, data, _, width, height = images[k]
         try:
-            cuts.append((images[k], *_trimmed(data, rgb[k], gray[k], width, height), gray[k]))
+            cuts.append(_cut_pads(images[k], rgb[k], gray[k]))
         except ImageRejected as exc:  # the finer decode failed
-            out.append((digest, exc.reason, exc.detail))
+            out.append(Rejected(images[k].digest, exc.reason, exc.detail))
     if not plain.all():
         images = [images[k] for k in np.flatnonzero(plain)]
         rgb, gray = rgb[plain], gray[plain]
@@ -109,11 +131,11 @@ def _records_of_cuts(cuts: list[_Cut]) -> list[Result]:
     format gives many)."""
     same_size: dict[tuple[int, ...], list[_Cut]] = {}
     for cut in cuts:
-        same_size.setdefault(cut[1].shape, []).append(cut)
+        same_size.setdefault(cut.rgb.shape, []).append(cut)
     out: list[Result] = []
     for group in same_size.values():
-        out += _records([c[0] for c in group], np.stack([c[1] for c in group]),
-                        np.stack([c[2] for c in group]), [c[3] for c in group])
+        out += _records([c.image for c in group], np.stack([c.rgb for c in group]),
+                        np.stack([c.gray for c in group]), [c.untrimmed for c in group])
     return out
 
 
@@ -125,7 +147,7 @@ class _Drafts:
     def __init__(self, capacity: int) -> None:
         self.capacity = max(1, capacity)
         self.pixels: dict[tuple[int, int], np.ndarray] = {}
-        self.images: dict[tuple[int, int], list[_Decoded]] = {}
+        self.images: dict[tuple[int, int], list[_Image]] = {}
 
     def row(self, size: tuple[int, int]) -> np.ndarray | None:
         """Where the next draft of this (height, width) goes; None for a big image (alone)."""
@@ -136,40 +158,40 @@ class _Drafts:
             self.images[size] = []
         return self.pixels[size][len(self.images[size])]
 
-    def add(self, image: _Decoded) -> tuple[list[_Decoded], np.ndarray] | None:
+    def add(self, image: _Image) -> _Batch | None:
         """Keep a decoded draft; its size's batch comes back once it is full."""
-        size = image[2].shape[:2]
+        size = image.pixels.shape[:2]
         row = self.row(size)
         assert row is not None, "big images are not batched"
-        if not np.may_share_memory(row, image[2]):  # decoded by Pillow, or to another size
-            row[...] = image[2]
+        if not np.may_share_memory(row, image.pixels):  # decoded by Pillow, or to another size
+            row[...] = image.pixels
         self.images[size].append(image)
         return self.pop(size) if len(self.images[size]) == self.capacity else None
 
-    def pop(self, size: tuple[int, int]) -> tuple[list[_Decoded], np.ndarray]:
+    def pop(self, size: tuple[int, int]) -> _Batch:
         images = self.images.pop(size)
-        return images, self.pixels.pop(size)[:len(images)]
+        return _Batch(images, self.pixels.pop(size)[:len(images)])
 
-    def batches(self) -> Iterator[tuple[list[_Decoded], np.ndarray]]:
+    def batches(self) -> Iterator[_Batch]:
         while self.images:
-            images, pixels = self.pop(next(iter(self.images)))
-            if images:  # a size is opened when libjpeg is asked for it, even if it then fails
-                yield images, pixels
+            batch = self.pop(next(iter(self.images)))
+            if batch.images:  # a size is opened when libjpeg is asked for it, even if it then fails
+                yield batch
 
 
 def hash_chunk(items: Iterable[tuple[str, ImageSource]], *, trim: bool = True,
                draft: bool = True) -> list[Result]:
     """Hash (digest, bytes-or-path) pairs in this process: each image is read and decoded,
     then images of one size go through the array work as one batch (per-call overhead is most
-    of the cost on a draft). Returns a record or a (digest, reason, detail) reject per item.
+    of the cost on a draft). Returns a HashRecord or a Rejected per item.
     """
     items = list(items)
     out: list[Result] = []
     cuts: list[_Cut] = []
     drafts = _Drafts(min(len(items), BATCH))
 
-    def finish(images: list[_Decoded], rgb: np.ndarray) -> None:
-        done, cut = _finish(images, rgb, trim)
+    def finish(batch: _Batch) -> None:
+        done, cut = _finish(batch, trim)
         out.extend(done)
         cuts.extend(cut)
 
@@ -177,17 +199,18 @@ def hash_chunk(items: Iterable[tuple[str, ImageSource]], *, trim: bool = True,
         try:
             # The first BATCH files go to reused buffers, views of which the drafts keep.
             data = read_encoded(source, slot if slot < BATCH else None)
-            decoded = (digest, data, *decode(data, DRAFT_SIDE if draft else 0, drafts.row))
+            decoded = decode(data, DRAFT_SIDE if draft else 0, drafts.row)
         except ImageRejected as exc:
-            out.append((digest, exc.reason, exc.detail))
+            out.append(Rejected(digest, exc.reason, exc.detail))
             continue
-        if max(decoded[2].shape[:2]) > FAST_SIDE:  # a big image (not a draft) is not kept waiting
-            done, cut = _finish([decoded], decoded[2][None], trim)
+        image = _Image(digest, data, decoded.pixels, decoded.width, decoded.height)
+        if max(image.pixels.shape[:2]) > FAST_SIDE:  # a big image (not a draft) is not kept waiting
+            done, cut = _finish(_Batch([image], image.pixels[None]), trim)
             out.extend(done + _records_of_cuts(cut))
-        elif (full := drafts.add(decoded)) is not None:
-            finish(*full)
+        elif (full := drafts.add(image)) is not None:
+            finish(full)
     for batch in drafts.batches():
-        finish(*batch)
+        finish(batch)
     return out + _records_of_cuts(cuts)
 
 
@@ -198,8 +221,8 @@ def hash_image(source: ImageSource, digest: str = "", *, trim: bool = True,
     Raises ImageRejected("corrupt" | "pixel_bomb" | "not_an_image") when it cannot be hashed.
     """
     (result,) = hash_chunk([(digest, source)], trim=trim, draft=draft)
-    if isinstance(result, tuple):
-        raise ImageRejected(result[1], result[2])
+    if isinstance(result, Rejected):
+        raise ImageRejected(result.reason, result.detail)
     return result
 
 

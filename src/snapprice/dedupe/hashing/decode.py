@@ -13,6 +13,7 @@ import os
 import threading
 import warnings
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import simplejpeg
@@ -29,6 +30,14 @@ ImageSource = bytes | str | os.PathLike[str]
 Encoded = bytes | memoryview  # an encoded image, or a view of a thread's read buffer (``read_encoded``)
 Into = Callable[[tuple[int, int]], np.ndarray | None]  # a draft's (height, width) → where to decode it
 _buffers = threading.local()  # per thread: the reusable read buffers, one per slot
+
+
+class Decoded(NamedTuple):
+    """8-bit RGB pixels (h, w, 3) of an image, a draft for a JPEG, and the image's upright size."""
+
+    pixels: np.ndarray
+    width: int
+    height: int
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
@@ -78,7 +87,7 @@ def _plain_header(data: Encoded) -> bool:
     return False
 
 
-def _decode_plain_jpeg(data: Encoded, side: int, into: Into | None = None) -> tuple[np.ndarray, int, int] | None:
+def _decode_plain_jpeg(data: Encoded, side: int, into: Into | None = None) -> Decoded | None:
     """The common JPEG (YCbCr or grey, no EXIF) decoded by libjpeg-turbo through simplejpeg:
     the same pixels as Pillow's draft, without Pillow's Python-side header parsing (~60 µs).
     ``into`` may give an array of the draft's shape to decode into. None when Pillow has to do
@@ -96,7 +105,7 @@ def _decode_plain_jpeg(data: Encoded, side: int, into: Into | None = None) -> tu
                                         buffer=None if into is None else into(size))
     except ValueError:
         return None
-    return pixels, width, height
+    return Decoded(pixels, width, height)
 
 
 def read_encoded(source: ImageSource, slot: int | None = None) -> Encoded:
@@ -127,9 +136,9 @@ def read_encoded(source: ImageSource, slot: int | None = None) -> Encoded:
         raise ImageRejected("corrupt", str(exc)) from exc
 
 
-def decode(data: Encoded, side: int, into: Into | None = None) -> tuple[np.ndarray, int, int]:
-    """(8-bit RGB pixels (h, w, 3), upright width, upright height); JPEGs drafted to ≥ side px,
-    plain ones into the array ``into`` gives for their draft's size, if any."""
+def decode(data: Encoded, side: int, into: Into | None = None) -> Decoded:
+    """An image's pixels and size; JPEGs drafted to ≥ side px (0: whole), plain ones into the
+    array ``into`` gives for their draft's size, if any. Raises ImageRejected."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -146,7 +155,7 @@ def decode(data: Encoded, side: int, into: Into | None = None) -> tuple[np.ndarr
             if orientation in (2, 3, 4, 5, 6, 7, 8):
                 im = ImageOps.exif_transpose(im)
             im.load()
-            return np.asarray(_to_rgb(im)), width, height
+            return Decoded(np.asarray(_to_rgb(im)), width, height)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageRejected("pixel_bomb", str(exc)) from exc
     except Image.UnidentifiedImageError as exc:

@@ -84,7 +84,7 @@ def hash_many(
             if isinstance(res, HashRecord):
                 out[res.digest] = res
             elif on_error is not None:
-                on_error(res[0], ImageRejected(res[1], res[2]))
+                on_error(res.digest, ImageRejected(res.reason, res.detail))
             if progress is not None:
                 progress(1)
 

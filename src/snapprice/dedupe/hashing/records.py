@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 # Bump when the bits of phash or colour change for the same image (trimming, colour
 # packing): cached records of another version must be recomputed, not compared.
@@ -30,7 +30,15 @@ class HashRecord:
     dup: bytes | None = None
 
 
-Result = HashRecord | tuple[str, str, str]  # a record, or (digest, reject reason, detail)
+class Rejected(NamedTuple):
+    """An image that could not be hashed: its digest and ``ImageRejected``'s reason and detail."""
+
+    digest: str
+    reason: str
+    detail: str
+
+
+Result = HashRecord | Rejected  # what hashing one image gives
 
 
 class HashCache(Protocol):
