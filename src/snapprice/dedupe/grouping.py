@@ -11,11 +11,14 @@ different products with the same luminance hash. Linked images form groups (conn
 components); the representative is the largest image, ties broken by the smallest digest;
 ``group_id`` counts groups in order of their first row.
 
-Example::
+Example: ``a`` and ``b`` differ in one bit (``a`` is larger: it represents the group), ``c``
+is far from both::
 
-    >>> frame = pl.DataFrame({"sku": ["a", "b"], "digest": ["d1", "d2"], "phash": [0, 1],
-    ...                       "width": [800, 400], "height": [800, 400]})
-    >>> group(frame, threshold=8).select("sku", "group_id", "is_representative", "distance")
+    >>> frame = pl.DataFrame({"sku": ["a", "b", "c"], "digest": ["d1", "d2", "d3"],
+    ...                       "phash": [0, 1, 2**40 - 1], "width": [800, 400, 800],
+    ...                       "height": [800, 400, 800]})
+    >>> group(frame, threshold=8).select("sku", "group_id", "is_representative", "distance").rows()
+    [('a', 0, True, 0), ('b', 0, False, 1), ('c', 1, True, 0)]
 """
 
 from __future__ import annotations

@@ -6,6 +6,28 @@ drafts of a chunk at once, on a draft per-call overhead was most of it), from re
 with matrix products that reproduce Pillow's fixed-point LANCZOS (``resize``) and from a
 process pool with one BLAS thread per worker (``pool``). Uniform pads are cut before hashing
 (``trim``); ``records`` holds what comes out and the cache protocol.
+
+Example: a picture, and a copy of it framed in white, each saved as a JPEG::
+
+    >>> import io
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from snapprice.dedupe.hashing import hamming, hash_image, phash_bytes
+    >>> def jpeg(im):
+    ...     buf = io.BytesIO()
+    ...     im.save(buf, "JPEG")
+    ...     return buf.getvalue()
+    >>> blobs = np.random.default_rng(0).integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    >>> picture = Image.fromarray(blobs).resize((400, 300), Image.Resampling.BICUBIC)
+    >>> framed = Image.new("RGB", (480, 380), "white")
+    >>> framed.paste(picture, (40, 40))
+    >>> rec = hash_image(jpeg(framed))
+    >>> rec.width, rec.height
+    (480, 380)
+    >>> hamming(rec.phash, phash_bytes(jpeg(picture)))  # the frame is cut before hashing
+    0
+    >>> hamming(phash_bytes(jpeg(framed), trim=False), phash_bytes(jpeg(picture)))  # uncut: far
+    16
 """
 
 from snapprice.dedupe.hashing.batch import hash_image, phash_bytes

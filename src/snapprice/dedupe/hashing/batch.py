@@ -183,7 +183,16 @@ def hash_chunk(items: Iterable[tuple[str, ImageSource]], *, trim: bool = True,
                draft: bool = True) -> list[Result]:
     """Hash (digest, bytes-or-path) pairs in this process: each image is read and decoded,
     then images of one size go through the array work as one batch (per-call overhead is most
-    of the cost on a draft). Returns a HashRecord or a Rejected per item.
+    of the cost on a draft). Returns a HashRecord or a Rejected per item, not in item order.
+
+    >>> import io
+    >>> buf = io.BytesIO()
+    >>> Image.new("RGB", (64, 64), "teal").save(buf, "PNG")
+    >>> results = hash_chunk([("a", buf.getvalue()), ("b", b"not an image")])
+    >>> sorted((r.digest, type(r).__name__) for r in results)
+    [('a', 'HashRecord'), ('b', 'Rejected')]
+    >>> [r for r in results if isinstance(r, Rejected)]
+    [Rejected(digest='b', reason='not_an_image', detail='no image format Pillow can read')]
     """
     items = list(items)
     out: list[Result] = []

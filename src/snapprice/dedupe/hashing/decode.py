@@ -138,7 +138,14 @@ def read_encoded(source: ImageSource, slot: int | None = None) -> Encoded:
 
 def decode(data: Encoded, side: int, into: Into | None = None) -> Decoded:
     """An image's pixels and size; JPEGs drafted to ≥ side px (0: whole), plain ones into the
-    array ``into`` gives for their draft's size, if any. Raises ImageRejected."""
+    array ``into`` gives for their draft's size, if any. Raises ImageRejected.
+
+    >>> buf = io.BytesIO()
+    >>> Image.new("RGB", (800, 600), "navy").save(buf, "JPEG")
+    >>> image = decode(buf.getvalue(), 64)  # libjpeg decodes it at 1/8
+    >>> image.pixels.shape, image.width, image.height
+    ((75, 100, 3), 800, 600)
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

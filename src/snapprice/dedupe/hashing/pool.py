@@ -116,7 +116,17 @@ def hash_with_cache(
     progress: Callable[[int], None] | None = None,
     on_error: Callable[[str, ImageRejected], None] | None = None,
 ) -> tuple[dict[str, HashRecord], int]:
-    """Records for every image, hashing only digests the cache lacks; (records, n_computed)."""
+    """Records for every image, hashing only digests the cache lacks; (records, n_computed).
+
+    >>> import io
+    >>> from PIL import Image
+    >>> from snapprice.dedupe.hashing.records import MemoryHashCache
+    >>> buf = io.BytesIO()
+    >>> Image.new("RGB", (64, 64), "teal").save(buf, "PNG")
+    >>> cache, items = MemoryHashCache(), [("a", buf.getvalue())]
+    >>> hash_with_cache(items, cache, workers=1)[1], hash_with_cache(items, cache, workers=1)[1]
+    (1, 0)
+    """
     todo = dict(images)
     records = cache.get_many(list(todo))
     missing = [(d, src) for d, src in todo.items() if d not in records]

@@ -63,15 +63,27 @@ class MemoryHashCache:
 
 
 def to_signed64(value: int) -> int:
-    """Unsigned 64-bit hash → the signed value a PostgreSQL BIGINT holds (same bits)."""
+    """Unsigned 64-bit hash → the signed value a PostgreSQL BIGINT holds (same bits).
+
+    >>> to_signed64(2**63 - 1), to_signed64(2**63), to_signed64(2**64 - 1)
+    (9223372036854775807, -9223372036854775808, -1)
+    """
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
 def from_signed64(value: int) -> int:
-    """Signed BIGINT from the database → the unsigned 64-bit hash."""
+    """Signed BIGINT from the database → the unsigned 64-bit hash.
+
+    >>> from_signed64(-1) == 2**64 - 1, from_signed64(to_signed64(2**63)) == 2**63
+    (True, True)
+    """
     return value + (1 << 64) if value < 0 else value
 
 
 def hamming(a: int, b: int) -> int:
-    """Number of differing bits between two 64-bit hashes."""
+    """Number of differing bits between two 64-bit hashes.
+
+    >>> hamming(0b1011, 0b0001), hamming(0, 2**64 - 1)
+    (2, 64)
+    """
     return (a ^ b).bit_count()

@@ -69,6 +69,15 @@ def shrink(gray: np.ndarray, box: tuple[float, float, float, float], side: int) 
 
     Horizontal pass then vertical, each rounded to 8 bits as Pillow does. Pillow may take
     the passes the other way round for tall images, which moves a pixel by one level at most.
+
+    >>> from PIL import Image
+    >>> gray = np.random.default_rng(0).integers(0, 256, (2, 100, 100), dtype=np.uint8)  # two images
+    >>> small = shrink(gray, (0, 0, 100, 100), 32)
+    >>> small.shape
+    (2, 32, 32)
+    >>> pillow = Image.fromarray(gray[1]).resize((32, 32), Image.Resampling.LANCZOS)
+    >>> np.array_equal(small[1], np.asarray(pillow))
+    True
     """
     wxt, wy, first, last = _plan(*gray.shape[-2:], box, side)
     return _fixed_round(wy @ _fixed_round(gray[..., first:last, :].astype(np.float64) @ wxt))

@@ -118,7 +118,13 @@ def _gradual(band: np.ndarray, colour: int, edge: np.ndarray) -> bool:
 
 
 def trim_box(gray: np.ndarray) -> tuple[int, int, int, int]:
-    """Box (left, top, right, bottom) without uniform pads/letterboxes on any side."""
+    """Box (left, top, right, bottom) without uniform pads/letterboxes on any side.
+
+    >>> gray = np.full((100, 120), 255, np.uint8)  # white
+    >>> gray[10:90, 20:100] = np.random.default_rng(0).integers(0, 200, (80, 80))  # a picture on it
+    >>> trim_box(gray)
+    (20, 10, 100, 90)
+    """
     h, w = gray.shape
     left, top, right, bottom = 0, 0, w, h
     # Again on what is left: a pad around a plain backdrop comes off in two passes, so the
