@@ -1,11 +1,11 @@
 """Near-duplicate groups over perceptual hashes: one representative image per group.
 
 Rows with the same content digest are one image (exact duplicates never reach the index).
-Candidate pairs: pHashes within ``threshold`` bits (``snapprice.hamming.near_pairs``) and,
+Candidate pairs: pHashes within ``threshold`` bits (``hamming.near_pairs``) and,
 with a ``dup`` descriptor column, untrimmed hashes and full hashes within ``window_radius``
 of another image's crop-window hashes. Both searches cap the bits probed per band
 (``band_bits``): complete up to 8 (pHash) and 5 (windows) bits, most pairs beyond. Every
-candidate is verified on the 8×8 colour thumbnails (``dupfeatures.verify_pairs``); rows
+candidate is verified on the 8×8 colour thumbnails (``features.verify_pairs``); rows
 without a descriptor fall back to the 2×2 ``colour`` check: recolourings of a product are
 different products with the same luminance hash. Linked images form groups (connected
 components); the representative is the largest image, ties broken by the smallest digest;
@@ -215,7 +215,7 @@ def group(
     """Add ``group_id`` (0..n-1), ``is_representative`` and ``distance`` to hashed records.
 
     ``records`` needs ``digest``, ``phash``, ``width``, ``height`` (``sku`` and any other
-    columns pass through). With a ``dup`` column (``dupfeatures.describe`` bytes) candidates
+    columns pass through). With a ``dup`` column (``features.describe_many`` bytes) candidates
     also come from untrimmed and crop-window hashes and every candidate pair is verified on
     thumbnails (``verify=False``: pHash pairs and the colour check only); rows without one
     fall back to ``colour`` when present. Exactly one row per group is the representative:
