@@ -50,7 +50,7 @@ from snapprice.dedupe.grouping import (
     group,
 )
 from snapprice.dedupe.hamming import brute_force_pairs, near_pairs, popcount64
-from snapprice.dedupe.hashing.batch import hamming, hash_image, hash_many, to_signed64
+from snapprice.dedupe.hashing import hamming, hash_image, hash_many, to_signed64
 
 T = TypeVar("T")
 GROUP_DEFAULTS = {"window_radius": WINDOW_RADIUS, "chroma_tolerance": CHROMA_TOLERANCE, "ncc_min": NCC_MIN}
@@ -131,7 +131,7 @@ def _flip(rng: np.random.Generator, h: np.ndarray, most: int) -> np.ndarray:
 
 
 def planted_catalog(n: int, seed: int = 0, share: float = 0.1) -> tuple[np.ndarray, list[bytes]]:
-    """(pHashes, ``dupfeatures.describe`` descriptors) of n images: random hashes, windows and
+    """(pHashes, ``features.describe_many`` descriptors) of n images: random hashes, windows and
     thumbnails for distinct images; a ``share`` of near-duplicates of earlier ones. Half of
     those are re-encodings (hashes with 0–8 bits flipped, windows 0–4, the thumbnail ±6 per
     value), half are crops: the full hash is one of the source's window hashes with 0–4 bits

@@ -12,7 +12,8 @@ from PIL import Image
 from snapprice.dedupe.features import ALIGN_WINDOWS, DESC_BYTES, _area, pair_scores, unpack, verify_pairs
 from snapprice.dedupe.grouping import group
 from snapprice.dedupe.hamming import brute_force_pairs, near_pairs, near_pairs_between, popcount64
-from snapprice.dedupe.hashing.batch import hash_image, to_signed64
+from snapprice.dedupe.hashing.batch import hash_image
+from snapprice.dedupe.hashing.records import to_signed64
 
 
 @pytest.mark.parametrize("radius", [0, 3, 6, 9])

@@ -22,7 +22,8 @@ from snapprice.cli.dedupe import dedupe_command
 from snapprice.dedupe.colour import colours_agree, pack_colours
 from snapprice.dedupe.grouping import dedupe_stats, group
 from snapprice.dedupe.hamming import brute_force_pairs, near_pairs
-from snapprice.dedupe.hashing.batch import hash_many, to_signed64
+from snapprice.dedupe.hashing.pool import hash_many
+from snapprice.dedupe.hashing.records import to_signed64
 
 
 def _planted(n: int, seed: int) -> np.ndarray:

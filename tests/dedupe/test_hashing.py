@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import io
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,18 +15,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
-from snapprice.dedupe.hashing import batch
-from snapprice.dedupe.hashing.batch import (
+from snapprice.dedupe.hashing import batch, decode, pool
+from snapprice.dedupe.hashing.batch import hash_chunk, hash_image, phash_bytes
+from snapprice.dedupe.hashing.decode import read_encoded, to_gray
+from snapprice.dedupe.hashing.pool import hash_many, hash_with_cache
+from snapprice.dedupe.hashing.records import (
     HashRecord,
     MemoryHashCache,
+    Rejected,
+    Result,
     from_signed64,
     hamming,
-    hash_image,
-    hash_many,
-    hash_with_cache,
-    phash_bytes,
     to_signed64,
 )
+from snapprice.dedupe.hashing.resize import shrink
+from snapprice.dedupe.hashing.trim import TRIM_TOLERANCE, _far, trim_box
 from snapprice.errors import ImageRejected
 
 
@@ -115,7 +120,7 @@ def test_rounded_panel_is_cut_alike_at_every_scale(side: int) -> None:
     im = Image.new("L", (400, 400), 236)
     ImageDraw.Draw(im).rounded_rectangle((80, 90, 304, 314), radius=24, fill=60)
     gray = np.asarray(im.resize((side, side), Image.Resampling.BOX))
-    box = np.array(batch._trim_box(gray)) / side
+    box = np.array(trim_box(gray)) / side
     assert np.abs(box - np.array([80, 90, 305, 315]) / 400).max() <= 0.02
 
 
@@ -137,11 +142,11 @@ def _sky(levels: np.ndarray) -> np.ndarray:
     ],
 )
 def test_gradients_are_not_taken_for_pads(gray: np.ndarray, box: tuple[int, int, int, int]) -> None:
-    assert batch._trim_box(gray) == box
+    assert trim_box(gray) == box
     padded = np.full((120, 120), 255, np.uint8)
     padded[10:110, 10:110] = gray
     if gray[0, 0] != 255:  # a white pad around it comes off, the rest as without it
-        assert batch._trim_box(padded) == (10, 10 + box[1], 110, 110)
+        assert trim_box(padded) == (10, 10 + box[1], 110, 110)
 
 
 @pytest.mark.parametrize(
@@ -193,11 +198,7 @@ def test_hash_with_cache_hashes_only_missing() -> None:
 
 
 def test_hash_with_cache_saves_chunk_by_chunk(monkeypatch, tmp_path):
-    from PIL import Image
-
-    from snapprice.dedupe.hashing import batch
-
-    monkeypatch.setattr(batch, "CACHE_CHUNK", 2)
+    monkeypatch.setattr(pool, "CACHE_CHUNK", 2)
     images = []
     for i in range(5):
         p = tmp_path / f"{i}.png"
@@ -205,12 +206,12 @@ def test_hash_with_cache_saves_chunk_by_chunk(monkeypatch, tmp_path):
         images.append((f"{i:064x}", str(p)))
     writes = []
 
-    class Recording(batch.MemoryHashCache):
+    class Recording(MemoryHashCache):
         def put_many(self, records):
             writes.append(len(records))
             super().put_many(records)
 
-    records, computed = batch.hash_with_cache(images, Recording(), workers=1)
+    records, computed = hash_with_cache(images, Recording(), workers=1)
     assert computed == 5 and len(records) == 5
     assert writes == [2, 2, 1]
 
@@ -218,26 +219,24 @@ def test_hash_with_cache_saves_chunk_by_chunk(monkeypatch, tmp_path):
 @pytest.mark.parametrize("seed", range(8))
 def test_fast_resize_matches_pillow(seed: int) -> None:
     """Drafts are shrunk by matrix products; Pillow's LANCZOS gives the same pixels."""
-    from snapprice.dedupe.hashing.batch import _shrink
-
     rng = np.random.default_rng(seed)
     side = int(rng.integers(40, 128))
     gray = np.asarray(_photo(seed, (side, side)).convert("L"))
     full = (0, 0, side, side)
     pillow = Image.fromarray(gray).resize((32, 32), Image.Resampling.LANCZOS)
-    assert np.array_equal(_shrink(gray, full, 32), np.asarray(pillow))
+    assert np.array_equal(shrink(gray, full, 32), np.asarray(pillow))
     # A trimmed box of any shape: Pillow may run its two passes the other way round for tall
     # boxes, which moves a pixel by at most one grey level.
     left, top, right, bottom = (int(v) for v in rng.integers(0, 10, size=4))
     box = (left, top, side - right, side - bottom)
     ref = np.asarray(Image.fromarray(gray).resize((32, 32), Image.Resampling.LANCZOS, box=box)).astype(int)
-    assert np.abs(_shrink(gray, box, 32) - ref).max() <= 1
+    assert np.abs(shrink(gray, box, 32) - ref).max() <= 1
 
 
 def test_fast_path_gives_the_pillow_path_bits(monkeypatch: pytest.MonkeyPatch) -> None:
     datas = [_encode(_photo(seed, (800, 800)), quality=80) for seed in range(10)]
     fast = [phash_bytes(d) for d in datas]
-    monkeypatch.setattr("snapprice.dedupe.hashing.batch.FAST_SIDE", 0)  # everything through Pillow's resize
+    monkeypatch.setattr(batch, "FAST_SIDE", 0)  # everything through Pillow's resize
     assert [phash_bytes(d) for d in datas] == fast
 
 
@@ -258,16 +257,14 @@ def test_plain_jpegs_decode_like_pillows_draft(monkeypatch: pytest.MonkeyPatch) 
              _encode(im, quality=70, progressive=True), _encode(im.resize((60, 44)), quality=90),
              _encode(im.resize((511, 700)), quality=80)]
     fast = [hash_image(d) for d in datas]
-    monkeypatch.setattr("snapprice.dedupe.hashing.batch._decode_plain_jpeg", lambda data, side, into=None: None)
+    monkeypatch.setattr(decode, "_decode_plain_jpeg", lambda data, side, into=None: None)
     assert [hash_image(d) for d in datas] == fast
 
 
 def test_fast_jpeg_path_is_taken_and_exif_goes_to_pillow(monkeypatch: pytest.MonkeyPatch) -> None:
-    from snapprice.dedupe.hashing import batch
-
     taken = []
-    real = batch._decode_plain_jpeg
-    monkeypatch.setattr(batch, "_decode_plain_jpeg",
+    real = decode._decode_plain_jpeg
+    monkeypatch.setattr(decode, "_decode_plain_jpeg",
                         lambda data, side, into=None: taken.append(real(data, side, into)) or taken[-1])
     exif = Image.Exif()
     exif[0x0112] = 6
@@ -301,18 +298,18 @@ def _mixed_batch() -> list[bytes]:
     return datas
 
 
-def _alone(items: list[tuple[str, bytes]]) -> dict[str, object]:
-    alone: dict[str, object] = {}
+def _alone(items: list[tuple[str, bytes]]) -> dict[str, Result]:
+    alone: dict[str, Result] = {}
     for digest, data in items:
         try:
             alone[digest] = hash_image(data, digest)
         except ImageRejected as exc:
-            alone[digest] = (digest, exc.reason, exc.detail)
+            alone[digest] = Rejected(digest, exc.reason, exc.detail)
     return alone
 
 
-def _by_digest(results: list[batch.Result]) -> dict[str, object]:
-    return {r.digest if isinstance(r, HashRecord) else r[0]: r for r in results}
+def _by_digest(results: list[Result]) -> dict[str, Result]:
+    return {r.digest: r for r in results}
 
 
 def test_a_batch_gives_the_records_of_one_image_at_a_time() -> None:
@@ -321,10 +318,10 @@ def test_a_batch_gives_the_records_of_one_image_at_a_time() -> None:
     datas = _mixed_batch()
     items = [(f"d{i}", data) for i, data in enumerate(datas)]
     alone = _alone(items)
-    assert _by_digest(batch.hash_chunk(items)) == alone
+    assert _by_digest(hash_chunk(items)) == alone
     assert alone["d3"].phash != phash_bytes(datas[3], trim=False)  # the framed ones were cut
     assert alone["d6"].phash != phash_bytes(datas[6], trim=False)
-    assert [d for d, r in alone.items() if isinstance(r, tuple)] == ["d17", "d18"]
+    assert [d for d, r in alone.items() if isinstance(r, Rejected)] == ["d17", "d18"]
 
 
 @pytest.mark.parametrize("size", [4, 32])
@@ -335,7 +332,7 @@ def test_a_batch_read_from_files_gives_the_same_records(
     a file over READ_REUSE is too. Every record is still the one of that image alone, call
     after call (the buffers hold the previous call's bytes)."""
     monkeypatch.setattr(batch, "BATCH", size)
-    monkeypatch.setattr(batch, "READ_REUSE", 60_000)
+    monkeypatch.setattr(decode, "READ_REUSE", 60_000)
     datas = _mixed_batch()
     paths = []
     for i, data in enumerate(datas):
@@ -343,46 +340,46 @@ def test_a_batch_read_from_files_gives_the_same_records(
         paths[-1].write_bytes(data)
     assert any(len(d) > 60_000 for d in datas) and any(len(d) < 60_000 for d in datas)
     alone = _alone([(f"d{i}", data) for i, data in enumerate(datas)])
-    assert _by_digest(batch.hash_chunk([(f"d{i}", str(p)) for i, p in enumerate(paths)])) == alone
+    assert _by_digest(hash_chunk([(f"d{i}", str(p)) for i, p in enumerate(paths)])) == alone
     order = list(range(len(paths)))[::-1]  # other files land in the buffers this time
-    assert _by_digest(batch.hash_chunk([(f"d{i}", str(paths[i])) for i in order])) == alone
+    assert _by_digest(hash_chunk([(f"d{i}", str(paths[i])) for i in order])) == alone
 
 
 def test_a_jpeg_that_fails_in_libjpeg_alone_in_its_chunk_is_a_reject() -> None:
     """libjpeg is handed an array for the draft, then fails (truncated data): Pillow's reject
     stands, and the draft size it opened, with no image in it, is not hashed."""
     data = _encode(_photo(61, (800, 800)), quality=80)
-    assert [r[:2] for r in batch.hash_chunk([("t", data[:len(data) * 3 // 5])])] == [("t", "corrupt")]
+    assert [(r.digest, r.reason) for r in hash_chunk([("t", data[:len(data) * 3 // 5])])] == [("t", "corrupt")]
 
 
 def test_a_file_that_grows_while_it_is_read_is_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data = _encode(_photo(60, (800, 800)), quality=80)
     path = tmp_path / "a.jpg"
     path.write_bytes(data)
-    monkeypatch.setattr(batch.os, "fstat", lambda fd: SimpleNamespace(st_size=1000))  # its size before it grew
-    assert bytes(batch._read(str(path), 0)) == data
-    assert bytes(batch._read(data, 0)) == data
+    monkeypatch.setattr(decode.os, "fstat", lambda fd: SimpleNamespace(st_size=1000))  # its size before it grew
+    assert bytes(read_encoded(str(path), 0)) == data
+    assert bytes(read_encoded(data, 0)) == data
 
 
 @given(st.lists(st.tuples(st.integers(0, 255), st.integers(0, 255), st.integers(0, 255)), min_size=1, max_size=64))
 def test_grey_is_pillows_convert(pixels: list[tuple[int, int, int]]) -> None:
     rgb = np.array(pixels, dtype=np.uint8).reshape(1, -1, 3)
-    assert np.array_equal(batch._gray(rgb), np.asarray(Image.fromarray(rgb).convert("L")))
+    assert np.array_equal(to_gray(rgb), np.asarray(Image.fromarray(rgb).convert("L")))
 
 
 @given(st.lists(st.integers(0, 255), min_size=1, max_size=40), st.integers(0, 255))
 def test_off_colour_count_is_the_tolerance_test(line: list[int], colour: int) -> None:
     pixels = np.array([line], dtype=np.uint8)
-    expected = sum(abs(v - colour) > batch.TRIM_TOLERANCE for v in line)
-    assert batch._far(pixels, np.array([colour], dtype=np.uint8)).tolist() == [expected]
+    expected = sum(abs(v - colour) > TRIM_TOLERANCE for v in line)
+    assert _far(pixels, np.array([colour], dtype=np.uint8)).tolist() == [expected]
 
 
 def test_big_images_go_grey_in_slabs(monkeypatch: pytest.MonkeyPatch) -> None:
     rgb = np.asarray(_photo(50, (333, 250)))
     pillow = np.asarray(Image.fromarray(rgb).convert("L"))
-    monkeypatch.setattr(batch, "GRAY_SLAB", 3 * 333 * 7)  # 7 rows at a time
-    assert np.array_equal(batch._gray(rgb), pillow)
-    assert np.array_equal(batch._gray(np.stack([rgb, rgb[::-1]])), np.stack([pillow, pillow[::-1]]))
+    monkeypatch.setattr(decode, "GRAY_SLAB", 3 * 333 * 7)  # 7 rows at a time
+    assert np.array_equal(to_gray(rgb), pillow)
+    assert np.array_equal(to_gray(np.stack([rgb, rgb[::-1]])), np.stack([pillow, pillow[::-1]]))
 
 
 def test_a_broken_exif_block_is_a_reject_not_a_crash_of_the_batch() -> None:
@@ -393,6 +390,29 @@ def test_a_broken_exif_block_is_a_reject_not_a_crash_of_the_batch() -> None:
     at = raw.index(b"\x01\x0f")
     raw[at:at + 2] = b"\x01\x43"  # the Make tag turned into one Pillow cannot unpack
     broken = _encode(_photo(51), quality=90, exif=bytes(raw))
-    results = batch.hash_chunk([("bad", broken), ("good", _encode(_photo(52), quality=90))])
-    assert [r[:2] for r in results if isinstance(r, tuple)] == [("bad", "corrupt")]
+    results = hash_chunk([("bad", broken), ("good", _encode(_photo(52), quality=90))])
+    assert [(r.digest, r.reason) for r in results if isinstance(r, Rejected)] == [("bad", "corrupt")]
     assert [r.digest for r in results if isinstance(r, HashRecord)] == ["good"]
+
+
+def test_forkserver_workers_preload_what_they_run() -> None:
+    """A forkserver skips a preload module that fails to import (each worker then imports it
+    itself): the list must name the modules of what a worker runs."""
+    for fn in (hash_chunk, pool._one_blas_thread):
+        assert fn.__module__ in pool.WORKER_MODULES
+    for name in pool.WORKER_MODULES:
+        importlib.import_module(name)
+
+
+def test_a_pool_started_from_a_threaded_process_gives_the_same_records() -> None:
+    """With another thread alive the pool is a forkserver, its workers set up by an initializer."""
+    items = [(f"d{i}", _encode(_photo(i))) for i in range(6)]
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert pool._pool_context().get_start_method() == "forkserver"
+        assert hash_many(items, workers=2) == hash_many(items, workers=1)
+    finally:
+        stop.set()
+        other.join()

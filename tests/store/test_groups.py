@@ -1,7 +1,7 @@
 import pytest
 from PIL import Image
 
-from snapprice.dedupe.hashing.batch import HashRecord
+from snapprice.dedupe.hashing import HashRecord
 from snapprice.dedupe.stage import dedupe_catalog
 from snapprice.store.hash_cache import PgHashCache
 

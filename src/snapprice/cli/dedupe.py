@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from snapprice.dedupe.hashing.batch import MemoryHashCache, from_signed64
+from snapprice.dedupe.hashing import MemoryHashCache, from_signed64
 from snapprice.dedupe.stage import DedupeResult, ImageLimits, dedupe_catalog
 from snapprice.errors import SnappriceError
 from snapprice.settings import load_settings

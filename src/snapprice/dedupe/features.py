@@ -16,11 +16,23 @@ trimmed differently, and cannot tell apart products of one template. Per image w
 
 Pure functions over numpy arrays; the decoding stays in ``hashing``.
 
-Example::
+Example: a picture, a crop of 90 % of each side scaled back (its ``full`` hash is 22 bits
+from the picture's, 4 from one of its windows), and another picture::
 
-    >>> descs = describe_many(grays, thumbnails(rgbs), [None] * len(grays))
-    >>> feats = unpack(descs)
-    >>> verify_pairs(feats, np.array([0]), np.array([1]))
+    >>> from PIL import Image
+    >>> def tinted(box):  # a picture with detail: a corner of the Mandelbrot set, tinted
+    ...     lum = Image.effect_mandelbrot((120, 90), box, 48)
+    ...     return Image.merge("RGB", (lum, lum.point(lambda v: v * 0.8), lum.point(lambda v: v * 0.6)))
+    >>> picture, other = tinted((-2.0, -1.2, 1.0, 1.2)), tinted((-0.8, -0.2, -0.4, 0.1))
+    >>> images = (picture, picture.crop((0, 0, 108, 81)).resize((120, 90)), other)
+    >>> rgb = np.stack([np.asarray(im) for im in images])
+    >>> gray = np.stack([np.asarray(im.convert("L")) for im in images])
+    >>> feats = unpack(describe_many(gray, thumbnails(rgb), [None] * 3))
+    >>> bits = lambda a, b: (int(a) ^ int(b)).bit_count()
+    >>> bits(feats.full[0], feats.full[1]), min(bits(w, feats.full[1]) for w in feats.windows[0])
+    (22, 4)
+    >>> verify_pairs(feats, np.array([0, 0]), np.array([1, 2]))  # the crop is the picture, not the other
+    array([ True, False])
 """
 
 from __future__ import annotations
@@ -69,7 +81,7 @@ def _dct_rows(n: int, spans: tuple[tuple[float, float], ...]) -> np.ndarray:
 
 def median_bits(low: np.ndarray) -> np.ndarray:
     """(k, 64) low frequencies → k hashes (bit set: above the median), first bit MSB: pHash's
-    bits (``hashing.phash_of_gray`` uses it too)."""
+    bits (``hashing.batch`` takes the pHash with it)."""
     mid = np.partition(low, (31, 32), axis=1)
     med = (mid[:, 31:32] + mid[:, 32:33]) / 2
     return np.packbits(low > med, axis=1).view(">u8")[:, 0].astype(np.uint64)

@@ -1,28 +1,31 @@
 """Near-duplicate groups over perceptual hashes: one representative image per group.
 
 Rows with the same content digest are one image (exact duplicates never reach the index).
-Candidate pairs: pHashes within ``threshold`` bits (``snapprice.hamming.near_pairs``) and,
+Candidate pairs: pHashes within ``threshold`` bits (``hamming.near_pairs``) and,
 with a ``dup`` descriptor column, untrimmed hashes and full hashes within ``window_radius``
 of another image's crop-window hashes. Both searches cap the bits probed per band
 (``band_bits``): complete up to 8 (pHash) and 5 (windows) bits, most pairs beyond. Every
-candidate is verified on the 8×8 colour thumbnails (``dupfeatures.verify_pairs``); rows
+candidate is verified on the 8×8 colour thumbnails (``features.verify_pairs``); rows
 without a descriptor fall back to the 2×2 ``colour`` check: recolourings of a product are
 different products with the same luminance hash. Linked images form groups (connected
 components); the representative is the largest image, ties broken by the smallest digest;
 ``group_id`` counts groups in order of their first row.
 
-Example::
+Example: ``a`` and ``b`` differ in one bit (``a`` is larger: it represents the group), ``c``
+is far from both::
 
-    >>> frame = pl.DataFrame({"sku": ["a", "b"], "digest": ["d1", "d2"], "phash": [0, 1],
-    ...                       "width": [800, 400], "height": [800, 400]})
-    >>> group(frame, threshold=8).select("sku", "group_id", "is_representative", "distance")
+    >>> frame = pl.DataFrame({"sku": ["a", "b", "c"], "digest": ["d1", "d2", "d3"],
+    ...                       "phash": [0, 1, 2**40 - 1], "width": [800, 400, 800],
+    ...                       "height": [800, 400, 800]})
+    >>> group(frame, threshold=8).select("sku", "group_id", "is_representative", "distance").rows()
+    [('a', 0, True, 0), ('b', 0, False, 1), ('c', 1, True, 0)]
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
@@ -121,6 +124,80 @@ def _candidates(phash: np.ndarray, feats: Features, heads: np.ndarray, threshold
     return key // n, key % n
 
 
+class _Nodes(NamedTuple):
+    """The distinct digests of a frame, one node each; node ids follow digest order, so a
+    smaller id is a smaller digest."""
+
+    of_row: np.ndarray  # each row's node
+    first_row: np.ndarray  # each node's first row
+    phash: np.ndarray  # per node, uint64
+    area: np.ndarray  # per node, width × height (0 when unknown)
+    colour: np.ndarray | None  # per node, the colour signal (-1: none); None: no colour check
+
+
+def _nodes(frame: pl.DataFrame, colour_check: bool) -> _Nodes:
+    """A non-empty frame's nodes; their colour signals if asked and the frame has any."""
+    node_of_row = (frame["digest"].rank("dense") - 1).cast(pl.Int64).to_numpy()
+    _, first_row = np.unique(node_of_row, return_index=True)
+    phash = _uint64(frame["phash"])[first_row]
+    area = (frame["width"].cast(pl.Int64) * frame["height"].cast(pl.Int64)).fill_null(0)
+    area = area.to_numpy()[first_row]
+    colour = None
+    if colour_check and "colour" in frame.columns and frame["colour"].null_count() < frame.height:
+        colour = frame["colour"].cast(pl.Int64).fill_null(-1).to_numpy()[first_row]
+    return _Nodes(node_of_row, first_row, phash, area, colour)
+
+
+def _verified(a: np.ndarray, b: np.ndarray, feats: Features | None, colour: np.ndarray | None,
+              colour_tolerance: float, chroma_tolerance: float, ncc_min: float) -> np.ndarray:
+    """Which candidate pairs hold: on the thumbnails where both nodes have a descriptor, else
+    on the colour signal (when checked), else all."""
+    keep = np.ones(a.size, dtype=bool)
+    if a.size == 0:
+        return keep
+    both = feats.ok[a] & feats.ok[b] if feats is not None else np.zeros(a.size, dtype=bool)
+    if both.any():
+        keep[both] = verify_pairs(feats, a[both], b[both], ncc_min=ncc_min, chroma_tolerance=chroma_tolerance)
+    if colour is not None and (~both).any():
+        keep[~both] = colours_agree(colour[a[~both]], colour[b[~both]], colour_tolerance)
+    return keep
+
+
+def _components(leader: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Each node's connected component over the links node → leader and a → b."""
+    n_nodes = leader.size
+    src = np.concatenate([np.arange(n_nodes), a])
+    dst = np.concatenate([leader, b])
+    graph = coo_matrix((np.ones(src.size, dtype=np.int8), (src, dst)), shape=(n_nodes, n_nodes))
+    return connected_components(graph, directed=False)[1]
+
+
+def _representatives(comp: np.ndarray, area: np.ndarray) -> np.ndarray:
+    """Representative node per component: largest area, then smallest digest (node id)."""
+    rank = np.lexsort((np.arange(comp.size), -area, comp))
+    is_first = np.r_[True, comp[rank][1:] != comp[rank][:-1]]
+    rep_node = np.empty(comp.max() + 1, dtype=np.int64)
+    rep_node[comp[rank][is_first]] = rank[is_first]
+    return rep_node
+
+
+def _group_ids(comp_of_row: np.ndarray) -> np.ndarray:
+    """Group ids in order of each group's first row: stable for the same catalog."""
+    _, first_row_of_comp = np.unique(comp_of_row, return_index=True)
+    gid_of_comp = np.empty_like(first_row_of_comp)
+    gid_of_comp[np.argsort(first_row_of_comp, kind="stable")] = np.arange(first_row_of_comp.size)
+    return gid_of_comp[np.unique(comp_of_row, return_inverse=True)[1]]
+
+
+def _representative_rows(node_of_row: np.ndarray, rep_of_row: np.ndarray, comp_of_row: np.ndarray) -> np.ndarray:
+    """Whether each row represents its group: only the first row with the representative digest."""
+    rep_rows = np.flatnonzero(node_of_row == rep_of_row)
+    _, first_rep = np.unique(comp_of_row[rep_rows], return_index=True)
+    is_rep = np.zeros(node_of_row.size, dtype=bool)
+    is_rep[rep_rows[first_rep]] = True
+    return is_rep
+
+
 def group(
     records: pl.DataFrame | Sequence[Mapping[str, Any]] | Sequence[Any],
     threshold: int = DEFAULT_THRESHOLD,
@@ -138,77 +215,38 @@ def group(
     """Add ``group_id`` (0..n-1), ``is_representative`` and ``distance`` to hashed records.
 
     ``records`` needs ``digest``, ``phash``, ``width``, ``height`` (``sku`` and any other
-    columns pass through). With a ``dup`` column (``dupfeatures.describe`` bytes) candidates
+    columns pass through). With a ``dup`` column (``features.describe_many`` bytes) candidates
     also come from untrimmed and crop-window hashes and every candidate pair is verified on
     thumbnails (``verify=False``: pHash pairs and the colour check only); rows without one
     fall back to ``colour`` when present. Exactly one row per group is the representative:
     the first row carrying the group's representative digest.
     """
     frame = _as_frame(records)
-    n_rows = frame.height
-    if n_rows == 0:
+    if frame.height == 0:
         return frame.with_columns(
             pl.lit(None, pl.Int64).alias("group_id"), pl.lit(None, pl.Boolean).alias(
                 "is_representative"), pl.lit(None, pl.Int64).alias("distance"))
-    # Node = one distinct digest; node ids follow digest order, so "smaller id" = "smaller digest".
-    node_of_row = (frame["digest"].rank("dense") - 1).cast(pl.Int64).to_numpy()
-    n_nodes = int(node_of_row.max()) + 1
-    _, first_row = np.unique(node_of_row, return_index=True)
-    phash = _uint64(frame["phash"])[first_row]
-    area = (frame["width"].cast(pl.Int64) * frame["height"].cast(pl.Int64)).fill_null(0)
-    area = area.to_numpy()[first_row]
-    colour = None
-    if colour_check and "colour" in frame.columns and frame["colour"].null_count() < n_rows:
-        colour = frame["colour"].cast(pl.Int64).fill_null(-1).to_numpy()[first_row]
-
-    leader = _leaders(phash, colour, colour_tolerance)
-    heads = np.flatnonzero(leader == np.arange(n_nodes))
+    nodes = _nodes(frame, colour_check)
+    leader = _leaders(nodes.phash, nodes.colour, colour_tolerance)
+    heads = np.flatnonzero(leader == np.arange(leader.size))
     feats = None
-    if verify and "dup" in frame.columns and frame["dup"].null_count() < n_rows:
+    if verify and "dup" in frame.columns and frame["dup"].null_count() < frame.height:
         dups = frame["dup"].to_list()
-        feats = unpack([dups[i] for i in first_row])
-        a, b = _candidates(phash, feats, heads, threshold, window_radius, threads,
-                          window_band_bits, band_bits)
+        feats = unpack([dups[i] for i in nodes.first_row])
+        a, b = _candidates(nodes.phash, feats, heads, threshold, window_radius, threads,
+                           window_band_bits, band_bits)
     else:
-        pi, pj = near_pairs(phash[heads], threshold, threads=threads, band_bits=band_bits)
+        pi, pj = near_pairs(nodes.phash[heads], threshold, threads=threads, band_bits=band_bits)
         a, b = heads[pi], heads[pj]
-    if a.size:
-        keep = np.ones(a.size, dtype=bool)
-        both = feats.ok[a] & feats.ok[b] if feats is not None else np.zeros(a.size, dtype=bool)
-        if both.any():
-            keep[both] = verify_pairs(feats, a[both], b[both], ncc_min=ncc_min,
-                                      chroma_tolerance=chroma_tolerance)
-        if colour is not None and (~both).any():
-            keep[~both] = colours_agree(colour[a[~both]], colour[b[~both]], colour_tolerance)
-        a, b = a[keep], b[keep]
-    src = np.concatenate([np.arange(n_nodes), a])
-    dst = np.concatenate([leader, b])
-    graph = coo_matrix((np.ones(src.size, dtype=np.int8), (src, dst)), shape=(n_nodes, n_nodes))
-    _, comp = connected_components(graph, directed=False)
-
-    # Representative node per component: largest area, then smallest digest (node id).
-    rank = np.lexsort((np.arange(n_nodes), -area, comp))
-    is_first = np.r_[True, comp[rank][1:] != comp[rank][:-1]]
-    rep_node = np.empty(comp.max() + 1, dtype=np.int64)
-    rep_node[comp[rank][is_first]] = rank[is_first]
-
-    comp_of_row = comp[node_of_row]
-    # group ids in order of each group's first row: stable for the same catalog.
-    _, first_row_of_comp = np.unique(comp_of_row, return_index=True)
-    gid_of_comp = np.empty_like(first_row_of_comp)
-    gid_of_comp[np.argsort(first_row_of_comp, kind="stable")] = np.arange(first_row_of_comp.size)
-    group_id = gid_of_comp[np.unique(comp_of_row, return_inverse=True)[1]]
-    rep_of_row = rep_node[comp_of_row]
-    is_rep_node_row = node_of_row == rep_of_row
-    # Only the first row with the representative digest represents the group.
-    rep_rows = np.flatnonzero(is_rep_node_row)
-    _, first_rep = np.unique(comp_of_row[rep_rows], return_index=True)
-    is_rep = np.zeros(n_rows, dtype=bool)
-    is_rep[rep_rows[first_rep]] = True
-    distance = popcount64(phash[node_of_row] ^ phash[rep_of_row]).astype(np.int64)
+    keep = _verified(a, b, feats, nodes.colour, colour_tolerance, chroma_tolerance, ncc_min)
+    comp = _components(leader, a[keep], b[keep])
+    comp_of_row = comp[nodes.of_row]
+    rep_of_row = _representatives(comp, nodes.area)[comp_of_row]
+    distance = popcount64(nodes.phash[nodes.of_row] ^ nodes.phash[rep_of_row]).astype(np.int64)
     return frame.with_columns(
-        pl.Series("group_id", group_id, dtype=pl.Int64),
-        pl.Series("is_representative", is_rep, dtype=pl.Boolean),
+        pl.Series("group_id", _group_ids(comp_of_row), dtype=pl.Int64),
+        pl.Series("is_representative", _representative_rows(nodes.of_row, rep_of_row, comp_of_row),
+                  dtype=pl.Boolean),
         pl.Series("distance", distance, dtype=pl.Int64),
     )
 

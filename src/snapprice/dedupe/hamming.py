@@ -8,11 +8,14 @@ call from a cost model (probes versus expected candidates), so the search stays 
 any r and fast for the usual r ≤ 10; ``band_bits`` trades exactness for speed (fewer bits
 probed per band). ``brute_force_pairs`` is the tiled O(n²) reference.
 
-Example::
+Example: 0 and 1 differ in one bit, 0 and 2**63 in one, 1 and 2**63 in two::
 
     >>> import numpy as np
-    >>> near_pairs(np.array([0, 1, 2**63], dtype=np.uint64), radius=2)
-    (array([0]), array([1]))
+    >>> hashes = np.array([0, 1, 2**63], dtype=np.uint64)
+    >>> near_pairs(hashes, radius=1)  # (first indices, second indices) of the pairs
+    (array([0, 0]), array([1, 2]))
+    >>> near_pairs(hashes, radius=2)
+    (array([0, 0, 1]), array([1, 2, 2]))
 """
 
 from __future__ import annotations

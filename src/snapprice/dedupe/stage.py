@@ -10,12 +10,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 import polars as pl
 
 from snapprice.dedupe.grouping import DedupeStats, dedupe_stats, group
-from snapprice.dedupe.hashing.batch import HashCache, ImageSource, hash_with_cache, to_signed64
+from snapprice.dedupe.hashing import HashCache, ImageSource, hash_with_cache, to_signed64
 from snapprice.errors import ImageRejected
 from snapprice.ingest.catalog import read_catalog
 from snapprice.ingest.images import MAX_REDIRECTS, is_url, load_image
@@ -43,19 +44,27 @@ class DedupeResult:
     hashed: int = 0  # images hashed now (the rest came from the cache)
 
 
+class _Loaded(NamedTuple):
+    """An image that passed the header checks: its content digest and what to hash (a URL's
+    bytes, a local file's path: the hashing workers read it from disk)."""
+
+    digest: str
+    source: ImageSource
+
+
 def _load_all(refs: list[str], limits: ImageLimits, io_threads: int,
-              progress: Progress | None) -> dict[str, tuple[str, ImageSource] | ImageRejected]:
-    """ref → (digest, source to hash) or the rejection. Local files are hashed from disk."""
-    out: dict[str, tuple[str, ImageSource] | ImageRejected] = {}
+              progress: Progress | None) -> dict[str, _Loaded | ImageRejected]:
+    """ref → the loaded image or its rejection."""
+    out: dict[str, _Loaded | ImageRejected] = {}
     with httpx.Client(max_redirects=MAX_REDIRECTS, timeout=limits.timeout) as http:
-        def one(ref: str) -> tuple[str, tuple[str, ImageSource] | ImageRejected]:
+        def one(ref: str) -> tuple[str, _Loaded | ImageRejected]:
             try:
                 # Header checks only: the hashing workers decode, and report corrupt files.
                 img = load_image(ref, max_bytes=limits.max_bytes, max_pixels=limits.max_pixels,
                                  timeout=limits.timeout, http=http, verify=False)
             except ImageRejected as exc:
                 return ref, exc
-            return ref, (img.digest, img.data if is_url(ref) else ref)
+            return ref, _Loaded(img.digest, img.data if is_url(ref) else ref)
 
         with ThreadPoolExecutor(io_threads) as pool:
             for ref, res in pool.map(one, refs):
@@ -82,7 +91,7 @@ def dedupe_catalog(
     refs = read.items["image_ref"].unique(maintain_order=True).to_list()
     loaded = _load_all(refs, limits, io_threads, progress)
 
-    to_hash = {v[0]: v[1] for v in loaded.values() if not isinstance(v, ImageRejected)}
+    to_hash = {v.digest: v.source for v in loaded.values() if isinstance(v, _Loaded)}
     failed: dict[str, ImageRejected] = {}
     total = len(to_hash)
     records, hashed = hash_with_cache(
@@ -98,9 +107,9 @@ def dedupe_catalog(
         if isinstance(res, ImageRejected):
             rejects.append(Reject("image", where, res.reason, res.detail))
             continue
-        rec = records.get(res[0])
+        rec = records.get(res.digest)
         if rec is None:
-            exc = failed.get(res[0], ImageRejected("hash_failed", ref))
+            exc = failed.get(res.digest, ImageRejected("hash_failed", ref))
             rejects.append(Reject("image", where, exc.reason, exc.detail))
             continue
         keep.append(row)

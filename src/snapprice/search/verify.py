@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import httpx
 
-from snapprice.dedupe.hashing.batch import hamming, phash_bytes
+from snapprice.dedupe.hashing import hamming, phash_bytes
 from snapprice.errors import ImageRejected
 from snapprice.models import ListingSnapshot
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from snapprice.dedupe.hashing.batch import HASH_VERSION, HashRecord, from_signed64, to_signed64
+from snapprice.dedupe.hashing import HASH_VERSION, HashRecord, from_signed64, to_signed64
 
 
 class PgHashCache:
