@@ -24,12 +24,19 @@ def names_asked_for(root: Path) -> tuple[dict[str, list[str]], list[str]]:
         if path.name == "sql.py" and path.parent.name == "store":
             continue  # the helper itself, which hands the names on
         tree = ast.parse(path.read_text(encoding="utf-8"))
+        # Module-level dicts of fragment names, passed on as statement(name, **FRAGMENTS).
+        dicts = {t.id: node.value.values for node in tree.body if isinstance(node, ast.Assign)
+                 and isinstance(node.value, ast.Dict) for t in node.targets if isinstance(t, ast.Name)}
         for node in ast.walk(tree):
             if not (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None))
                     in _LOADERS):
                 continue
             where = f"{path.relative_to(root).as_posix()}:{node.lineno}"
-            for arg in [*node.args, *(k.value for k in node.keywords)]:
+            args = [*node.args]
+            for k in node.keywords:
+                unpacked = k.arg is None and isinstance(k.value, ast.Name) and k.value.id in dicts
+                args.extend(dicts[k.value.id] if unpacked else [k.value])
+            for arg in args:
                 if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                     found.setdefault(arg.value, []).append(where)
                 else:
@@ -53,10 +60,13 @@ def test_every_file_is_used_and_every_name_exists() -> None:
 
 def test_the_scan_sees_names_and_computed_names(tmp_path: Path) -> None:
     (tmp_path / "m.py").write_text(
-        'statement("store/a", part="store/b")\nsql.source("alerts/c")\nstatement(f"store/{x}")\n',
+        'PARTS = {"part": "store/d"}\n'
+        'statement("store/a", part="store/b")\nsql.source("alerts/c")\nstatement("store/e", **PARTS)\n'
+        'statement(f"store/{x}")\nstatement("store/f", **parts)\n',
         encoding="utf-8")
     asked, not_literal = names_asked_for(tmp_path)
-    assert set(asked) == {"store/a", "store/b", "alerts/c"} and not_literal == ["m.py:3"]
+    assert set(asked) == {"store/a", "store/b", "alerts/c", "store/d", "store/e", "store/f"}
+    assert not_literal == ["m.py:5", "m.py:6"]
 
 
 def test_statement_is_cached_text_with_its_parameters() -> None:
