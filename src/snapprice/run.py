@@ -26,6 +26,7 @@ from snapprice.store import runs
 from snapprice.store.groups import GroupRow, store_groups, upsert_catalog_items
 from snapprice.store.hash_cache import PgHashCache
 from snapprice.store.loader import ensure_partitions, record_rejects
+from snapprice.store.sql import statement
 
 Progress = Callable[[str, int, int], None]
 
@@ -80,8 +81,7 @@ def ingest(engine: Engine, settings: Settings, run_id: int, catalog: str | Path,
     ``skus`` restricts the run to those catalog SKUs (backfill of gaps).
     """
     with engine.connect() as conn:
-        existing = conn.exec_driver_sql(
-            "SELECT count(*) FROM image_group WHERE run_id = %(r)s", {"r": run_id}).scalar_one()
+        existing = conn.execute(statement("run/group_count"), {"run": run_id}).scalar_one()
     if existing:
         with engine.connect() as conn:
             counts = runs.run_counts(conn, run_id)
