@@ -7,7 +7,7 @@ WITH cur AS (
     {snapshots}
 ), daily AS (
     SELECT s.listing_id, (s.captured_at AT TIME ZONE 'UTC')::date - DATE '2000-01-01' AS dayn,
-           avg(coalesce(s.promo_price, s.price_low)) AS davg
+           avg(effective_price(s.promo_price, s.price_low)) AS davg
     FROM price_snapshot AS s
     WHERE s.listing_id IN (SELECT listing_id FROM cur)
     GROUP BY 1, 2
@@ -18,9 +18,9 @@ WITH cur AS (
                  RANGE BETWEEN CAST(:days AS integer) PRECEDING AND 1 PRECEDING)
 ), hist AS (
     SELECT CAST(:key AS text) AS rule_key, c2.sku, s.listing_id, s.run_id, s.captured_at,
-           coalesce(s.promo_price, s.price_low) AS price, round(r.ref_avg, 2) AS ref,
+           effective_price(s.promo_price, s.price_low) AS price, round(r.ref_avg, 2) AS ref,
            coalesce(r.ref_days >= CAST(:min_days AS integer)
-                    AND coalesce(s.promo_price, s.price_low)
+                    AND effective_price(s.promo_price, s.price_low)
                         <= r.ref_avg * (1 - CAST(:pct AS numeric) / 100), false) AS cond
     FROM price_snapshot AS s
     JOIN cur AS c2 ON c2.listing_id = s.listing_id

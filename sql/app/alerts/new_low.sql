@@ -11,7 +11,7 @@ SELECT 'new_low', :key, c.listing_id, c.captured_at, c.run_id, :run, c.sku, c.pl
               round(c.price, 2), c.currency, CAST(:days AS integer), round(w.low, 2))
 FROM cur AS c
 CROSS JOIN LATERAL (
-    SELECT min(coalesce(s.promo_price, s.price_low)) AS low
+    SELECT min(effective_price(s.promo_price, s.price_low)) AS low
     FROM price_snapshot AS s
     WHERE s.listing_id = c.listing_id AND s.captured_at < c.captured_at
       AND s.captured_at >= ((c.captured_at AT TIME ZONE 'UTC')::date - (CAST(:days AS integer) - 1))::timestamp

@@ -3,7 +3,7 @@
 -- listings matched at least that well count.
 SELECT *
 FROM (
-    SELECT s.listing_id, s.run_id, s.captured_at, coalesce(s.promo_price, s.price_low) AS price,
+    SELECT s.listing_id, s.run_id, s.captured_at, effective_price(s.promo_price, s.price_low) AS price,
            s.currency, l.platform, l.item_id,
            (SELECT min(m.sku)
             FROM match AS m

@@ -6,8 +6,8 @@ WITH cur AS (
     {snapshots}
 ), hist AS (
     SELECT t.key AS rule_key, t.sku, s.listing_id, s.run_id, s.captured_at,
-           coalesce(s.promo_price, s.price_low) AS price, t.target AS ref,
-           coalesce(s.promo_price, s.price_low) <= t.target AS cond
+           effective_price(s.promo_price, s.price_low) AS price, t.target AS ref,
+           effective_price(s.promo_price, s.price_low) <= t.target AS cond
     FROM unnest(CAST(:skus AS text[]), CAST(:targets AS numeric[]), CAST(:keys AS text[])) AS t(sku, target, key)
     JOIN match AS m ON m.sku = t.sku AND (CAST(:min_score AS real) = 0 OR m.best_score >= :min_score)
     JOIN price_snapshot AS s ON s.listing_id = m.listing_id

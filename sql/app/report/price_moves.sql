@@ -1,7 +1,7 @@
 -- Listings whose price moved over the period: the first and the last snapshot of each, where
 -- they differ; with the listing and its first matched SKU.
 WITH s AS (
-    SELECT s.listing_id, s.captured_at, coalesce(s.promo_price, s.price_low) AS price, s.currency,
+    SELECT s.listing_id, s.captured_at, effective_price(s.promo_price, s.price_low) AS price, s.currency,
            row_number() OVER (PARTITION BY s.listing_id ORDER BY s.captured_at) AS nth_first,
            row_number() OVER (PARTITION BY s.listing_id ORDER BY s.captured_at DESC) AS nth_last
     FROM price_snapshot AS s
