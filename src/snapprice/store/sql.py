@@ -55,15 +55,16 @@ def statement(name: str, **fragments: str) -> TextClause:
         raise SnappriceError(
             f"SQL statement {name!r} has the placeholders {sorted(placeholders)}, "
             f"but fragments were given for {sorted(fragments)}")
-    parts = {key: sql.SQL(_without_header(source(fragment))) for key, fragment in fragments.items()}
+    parts = {key: _fragment(fragment) for key, fragment in fragments.items()}
     return text(sql.SQL(template).format(**parts).as_string())
 
 
-def _without_header(fragment: str) -> str:
-    """A fragment without the comment lines that open its file (they describe the file, not
-    the statement it goes into); it still ends with a newline, so that a comment at the end
-    of its last line cannot reach into what follows its placeholder."""
-    lines = fragment.splitlines()
+def _fragment(name: str) -> sql.SQL:
+    """The fragment file ``name`` without the comment lines that open it (they describe the
+    file, not the statement it goes into); it still ends with a newline, so that a comment
+    at the end of its last line cannot reach into what follows its placeholder."""
+    lines = source(name).splitlines()
     while lines and (not lines[0].strip() or lines[0].lstrip().startswith("--")):
         lines.pop(0)
-    return "\n".join(lines).strip() + "\n"
+    fragment = "\n".join(lines).strip() + "\n"
+    return sql.SQL(fragment)
