@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,15 @@ def test_every_file_is_used_and_every_name_exists() -> None:
     assert {n: w for n, w in asked.items() if n not in present} == {}, "names without a file under sql/app"
     assert sorted(present - set(asked)) == [], "files under sql/app that no code asks for"
     assert len(present) >= 10
+
+
+def test_comments_name_no_parameter_and_no_placeholder() -> None:
+    # In a comment, SQLAlchemy would still take a :name for a parameter and psycopg.sql a
+    # {name} for a placeholder.
+    found = [f"{path.name}:{n}: {line}" for path in sorted(app_dir().rglob("*.sql"))
+             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if re.search(r"(?<![:\w]):\w|[{}]", line.partition("--")[2])]
+    assert found == []
 
 
 def test_the_scan_sees_names_and_computed_names(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
--- Matches of the staged batch to :skus, fast path (as listings_fast.sql): new pairs by
+-- Matches of the staged batch to the skus, fast path (as listings_fast.sql): new pairs by
 -- plain INSERT, known ones by UPDATE; a pair another loader adds meanwhile fails on the
 -- primary key, and the loader runs matches_upsert.sql instead. Returns the rows written.
 WITH seen AS (

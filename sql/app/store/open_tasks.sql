@@ -1,5 +1,5 @@
 -- The run's tasks still to execute: pending, or skipped because their platform was
--- stopped. :platforms NULL means every platform. Page 1 of every group comes first.
+-- stopped. With platforms NULL, of every platform. Page 1 of every group comes first.
 SELECT run_id, group_id, platform, page, attempts
 FROM search_task
 WHERE run_id = :run

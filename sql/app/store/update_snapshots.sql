@@ -1,5 +1,5 @@
 -- Backfill replay after a parser fix: rewrite the values of the run's snapshots that came
--- from the same archived response (:raw), where they differ from the staged ones.
+-- from the same archived response (raw_id), where they differ from the staged ones.
 UPDATE price_snapshot AS p
 SET price_low = s.price_low,
     price_high = s.price_high,
