@@ -33,9 +33,10 @@ _STAGE_COLUMNS = (
 )
 _PRICE_COLUMNS = ("price_low", "price_high", "promo_price", "original_price")
 _stage_row = attrgetter(*_STAGE_COLUMNS)
-# Its column list composed from _STAGE_COLUMNS: the order in which _stage_row writes them.
+# The COPY into the stage names its columns from _STAGE_COLUMNS, the order in which
+# _stage_row writes them; rendered once, not per batch.
 _COPY_STAGE = sql.SQL("COPY snapprice_stage ({}) FROM STDIN").format(
-    sql.SQL(", ").join(map(sql.Identifier, _STAGE_COLUMNS)))
+    sql.SQL(", ").join(map(sql.Identifier, _STAGE_COLUMNS))).as_string()
 
 
 @dataclass(frozen=True)

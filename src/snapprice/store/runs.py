@@ -36,7 +36,7 @@ def create_run(
 
 
 def get_run(conn: Connection, run_id: int) -> dict[str, Any] | None:
-    row = conn.execute(text("SELECT * FROM run WHERE run_id = :r"), {"r": run_id}).mappings().first()
+    row = conn.execute(text("SELECT * FROM run WHERE run_id = :run"), {"run": run_id}).mappings().first()
     return dict(row) if row else None
 
 
