@@ -30,6 +30,7 @@ from snapprice.store import runs
 from snapprice.store.groups import GroupRow, store_groups, upsert_catalog_items
 from snapprice.store.hash_cache import PgHashCache
 from snapprice.store.loader import ensure_partitions, record_rejects
+from snapprice.store.sql import statement
 
 Progress = Callable[[str, int, int], None]
 log = logging.getLogger(__name__)
@@ -85,8 +86,7 @@ def ingest(engine: Engine, settings: Settings, run_id: int, catalog: str | Path,
     ``skus`` restricts the run to those catalog SKUs (backfill of gaps).
     """
     with engine.connect() as conn:
-        existing = conn.exec_driver_sql(
-            "SELECT count(*) FROM image_group WHERE run_id = %(r)s", {"r": run_id}).scalar_one()
+        existing = conn.execute(statement("run/group_count"), {"run": run_id}).scalar_one()
     if existing:
         with engine.connect() as conn:
             counts = runs.run_counts(conn, run_id)
@@ -163,10 +163,6 @@ def raise_alerts(engine: Engine, settings: Settings, run_id: int,
 # Advisory lock class of live runs ("SNAP"): a run holds (LIVE_LOCK, run_id) for as long as
 # a process works on it, on a connection of its own, so a killed process lets it go.
 LIVE_LOCK = 0x534E4150
-_OTHER_LIVE_RUNS = text(
-    "SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 2"
-    " AND classid = CAST(:k AS bigint)::oid AND objid <> CAST(:r AS bigint)::oid"
-    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
 
 
 @contextmanager
@@ -174,15 +170,15 @@ def live(engine: Engine, run_id: int) -> Iterator[list[int]]:
     """Mark ``run_id`` live while the block runs; yields the other runs live right now
     (two runs at once share each platform's budget: the limiter, not this lock, keeps them
     under it)."""
-    key = {"k": LIVE_LOCK, "r": run_id % 2**31}
+    key = {"lock": LIVE_LOCK, "run": run_id % 2**31}
     with engine.connect() as conn:
-        conn.execute(text("SELECT pg_advisory_lock(:k, :r)"), key)
-        others = [int(r) for r in conn.execute(_OTHER_LIVE_RUNS, key).scalars()]
+        conn.execute(text("SELECT pg_advisory_lock(:lock, :run)"), key)
+        others = [int(r) for r in conn.execute(statement("run/other_live_runs"), key).scalars()]
         conn.commit()
         try:
             yield others
         finally:
-            conn.execute(text("SELECT pg_advisory_unlock(:k, :r)"), key)
+            conn.execute(text("SELECT pg_advisory_unlock(:lock, :run)"), key)
             conn.commit()
 
 

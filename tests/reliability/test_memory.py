@@ -38,4 +38,7 @@ def test_query_pictures_are_released(clean_db, database_url, tmp_path, monkeypat
     print(f"\nmemory: {result['n_groups']} groups searched, at most {_Watched.peak} query pictures "
           f"held at once ({in_flight} searches in flight)")
     assert result["n_groups"] > 3 * in_flight
-    assert _Watched.peak <= in_flight + 2  # platforms may drift a group or two apart
+    # The platforms' queues drift apart (one platform a few groups ahead of the other, more
+    # on a loaded machine: 7 seen for 4 in flight), and a group's picture is kept until its
+    # last platform is done with it; what must not happen is holding the run's pictures.
+    assert _Watched.peak <= 2 * in_flight

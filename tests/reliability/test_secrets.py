@@ -162,8 +162,14 @@ _SQL_CALLS = {"execute", "executemany", "exec_driver_sql", "text", "copy", "scal
 _SQL_WORDS = re.compile(r"\b(SELECT|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|COPY|WHERE)\b")
 # Reviewed exceptions: (file, source line) -> why it is safe.
 ALLOWED = {
-    ("snapprice/alerts/rules.py", "result = conn.execute(text(_INSERT.format(body=body)),"):
-        "joins module-level SQL fragments (constants); every value is a bound parameter",
+    ("snapprice/store/sql.py", "return sql.SQL(fragment)"):
+        "the text of fragment files under sql/app, named by string literals in the code "
+        "(tests/store/test_sql.py checks that every name is one); values are bound parameters",
+    ("snapprice/store/sql.py", "return text(sql.SQL(template).format(**parts).as_string())"):
+        "the text of a statement file under sql/app, named by a string literal in the code, with "
+        "those fragments in its placeholders; values are bound parameters",
+    ("snapprice/search/platforms/limiter.py", "return sql.SQL(query).format(t=sql.Identifier(self.table))"):
+        "_sql() is only handed the literal statements of the limiter; the table name goes in as an Identifier",
 }
 
 
@@ -201,9 +207,10 @@ def _is_psycopg_sql(node: ast.AST) -> bool:
             and node.func.attr == "SQL")
 
 
-def sql_formatting_offenders(root: Path) -> list[str]:
+def sql_formatting_offenders(root: Path, reviewed: set[tuple[str, str]] | None = None) -> list[str]:
     """Lines under ``root`` that build SQL by formatting values into it (f-strings, %,
-    .format, +), as opposed to composing constant fragments or psycopg.sql identifiers."""
+    .format, +, psycopg's sql.SQL() of anything but a constant), as opposed to composing
+    constant fragments or psycopg.sql identifiers. ``reviewed`` collects the ALLOWED ones met."""
     out: dict[str, None] = {}
     for path in sorted(root.rglob("*.py")):
         source = path.read_text(encoding="utf-8")
@@ -215,6 +222,9 @@ def sql_formatting_offenders(root: Path) -> list[str]:
                 name = getattr(node.func, "attr", getattr(node.func, "id", ""))
                 if name in _SQL_CALLS and node.args and _interpolates_values(node.args[0]):
                     suspect = node
+                elif name == "SQL" and node.args and not _constant(node.args[0]):
+                    # psycopg's sql.SQL() takes its text as SQL, unescaped: only constants belong there
+                    suspect = node
             elif isinstance(node, ast.JoinedStr) and _interpolates_values(node):
                 literal = "".join(v.value for v in node.values if isinstance(v, ast.Constant))
                 if _SQL_WORDS.search(literal):
@@ -223,11 +233,14 @@ def sql_formatting_offenders(root: Path) -> list[str]:
                 line = lines[suspect.lineno - 1].strip()
                 if (rel, line) not in ALLOWED:
                     out[f"{rel}:{suspect.lineno}: {line}"] = None
+                elif reviewed is not None:
+                    reviewed.add((rel, line))
     return list(out)
 
 
 def test_no_sql_built_by_formatting_values(tmp_path):
-    offenders = sql_formatting_offenders(REPO / "src")
+    reviewed: set[tuple[str, str]] = set()
+    offenders = sql_formatting_offenders(REPO / "src", reviewed)
     # The scan finds what it looks for: a planted offender of each kind.
     bad = tmp_path / "bad.py"
     bad.write_text('conn.execute(f"SELECT * FROM t WHERE x = {x}")\n'
@@ -235,10 +248,12 @@ def test_no_sql_built_by_formatting_values(tmp_path):
                    'cur.execute("UPDATE t SET a = {}".format(a))\n'
                    'q = f"INSERT INTO t VALUES ({v})"\n'
                    'conn.execute(text(f"SELECT {COLUMNS} FROM t WHERE {_FILTER}"))\n'
-                   'cur.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(name)))\n',
+                   'cur.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(name)))\n'
+                   'cur.execute(sql.SQL(query).format(sql.Identifier(name)))\n',
                    encoding="utf-8")
-    assert len(sql_formatting_offenders(tmp_path)) == 4
+    assert [o.split(":")[1] for o in sql_formatting_offenders(tmp_path)] == ["1", "2", "3", "4", "7"]
     n_files = len(list((REPO / "src").rglob("*.py")))
     print(f"\nSQL formatting scan: {n_files} files under src/, {len(offenders)} offenders, "
           f"{len(ALLOWED)} reviewed exception(s)")
     assert offenders == []
+    assert set(ALLOWED) - reviewed == set(), "reviewed exceptions whose line is gone: remove them"

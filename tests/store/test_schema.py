@@ -1,3 +1,4 @@
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -35,6 +36,50 @@ def test_tables_views_and_indexes_exist(conn):
     assert "brin" in idx[0][0].lower()
     assert q(conn, "SELECT partstrat FROM pg_partitioned_table "
                    "WHERE partrelid = 'price_snapshot'::regclass") == [("r",)]
+
+
+# The views are an API (docs/schema.md): their columns, in this order, of these types.
+VIEW_COLUMNS = {
+    "latest_price": [
+        ("listing_id", "bigint"), ("platform", "text"), ("item_id", "text"), ("title", "text"), ("shop", "text"),
+        ("url", "text"), ("run_id", "bigint"), ("captured_at", "timestamp with time zone"),
+        ("price_low", "numeric(18,4)"), ("price_high", "numeric(18,4)"), ("promo_price", "numeric(18,4)"),
+        ("effective_price", "numeric(18,4)"), ("currency", "character(3)"), ("sales_lower_bound", "bigint"),
+        ("sales_text", "text"), ("rank", "integer"), ("score", "real")],
+    "daily_price": [
+        ("listing_id", "bigint"), ("platform", "text"), ("item_id", "text"), ("day", "date"),
+        ("min_price", "numeric"), ("max_price", "numeric"), ("avg_price", "numeric"), ("last_price", "numeric"),
+        ("sales_lower_bound", "bigint"), ("n_snapshots", "bigint"), ("currency", "bpchar")],
+    "sku_best_price": [
+        ("sku", "text"), ("platform", "text"), ("listing_id", "bigint"), ("item_id", "text"), ("title", "text"),
+        ("shop", "text"), ("url", "text"), ("effective_price", "numeric(18,4)"), ("price_low", "numeric(18,4)"),
+        ("promo_price", "numeric(18,4)"), ("currency", "character(3)"), ("sales_lower_bound", "bigint"),
+        ("score", "real"), ("run_id", "bigint"), ("captured_at", "timestamp with time zone")],
+    "price_change": [
+        ("listing_id", "bigint"), ("platform", "text"), ("item_id", "text"), ("title", "text"),
+        ("currency", "character(3)"), ("prev_captured_at", "timestamp with time zone"),
+        ("captured_at", "timestamp with time zone"), ("prev_price", "numeric"), ("price", "numeric(18,4)"),
+        ("change", "numeric"), ("change_pct", "numeric")],
+}
+
+
+@pytest.mark.parametrize("view", sorted(VIEW_COLUMNS))
+def test_view_columns_are_the_contract(conn, view):
+    assert q(conn, "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+                   "WHERE attrelid = CAST(:v AS regclass) AND attnum > 0 ORDER BY attnum", v=view) == VIEW_COLUMNS[view]
+
+
+def test_effective_price_is_the_promotion_else_the_price_and_inlined(conn):
+    assert q(conn, "SELECT effective_price(NULL, 5), effective_price(3, 5), effective_price(NULL, NULL)") == [
+        (5, 3, None)]
+    assert q(conn, "SELECT provolatile, proparallel FROM pg_proc WHERE proname = 'effective_price'") == [("i", "s")]
+    # The planner inlines the call: plans are those of the coalesce it stands for.
+    plan = "\n".join(r[0] for r in q(conn, "EXPLAIN VERBOSE SELECT effective_price(promo_price, price_low) "
+                                            "FROM price_snapshot"))
+    assert re.search(r"COALESCE\((\w+)\.promo_price, \1\.price_low\)", plan), plan
+    assert "effective_price" not in plan
+    conn.execute(sa.text("SET LOCAL ROLE snapprice_reader"))  # what analysts use may call it
+    assert q(conn, "SELECT effective_price(1, 2)") == [(1,)]
 
 
 @pytest.mark.parametrize(

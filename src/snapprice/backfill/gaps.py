@@ -6,11 +6,11 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from cronsim import CronSim
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from snapprice.errors import ConfigError
 from snapprice.settings import Settings
+from snapprice.store.sql import statement
 
 
 def schedule_slots(settings: Settings, since: datetime, until: datetime) -> list[datetime]:
@@ -47,14 +47,7 @@ def skus_missing_slots(engine: Engine, skus: list[str], slots: list[datetime]) -
     missing: dict[str, list[datetime]] = {}
     with engine.connect() as conn:
         for lo, hi in bounds:
-            covered = set(conn.execute(text(
-                "SELECT DISTINCT c.sku FROM search_task t"
-                " JOIN run r ON r.run_id = t.run_id"
-                " JOIN image_group_member m ON m.run_id = t.run_id AND m.group_id = t.group_id"
-                " JOIN catalog_item c ON c.catalog_item_id = m.catalog_item_id"
-                " WHERE t.status = 'done' AND t.updated_at >= :lo"
-                " AND (CAST(:hi AS timestamptz) IS NULL OR t.updated_at < :hi)"),
-                {"lo": lo, "hi": hi}).scalars())
+            covered = set(conn.execute(statement("backfill/searched_skus"), {"lo": lo, "hi": hi}).scalars())
             for sku in skus:
                 if sku not in covered:
                     missing.setdefault(sku, []).append(lo)

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from snapprice.errors import PlatformError
@@ -16,6 +15,7 @@ from snapprice.normalize import normalize_page
 from snapprice.search.platforms.registry import client_class
 from snapprice.settings import Settings
 from snapprice.store.loader import load_snapshots, record_rejects
+from snapprice.store.sql import statement
 
 Progress = Callable[[int, int], None]
 
@@ -45,17 +45,10 @@ def replay(engine: Engine, settings: Settings, since: datetime, until: datetime,
     """
     summary = ReplaySummary()
     with engine.connect() as conn:
-        rows = conn.execute(text(
-            "SELECT raw_id, run_id, group_id, platform, marketplace, protocol, page, received_at,"
-            " cached, body FROM raw_response WHERE received_at >= :s AND received_at < :u"
-            " ORDER BY raw_id"), {"s": since, "u": until}).mappings().all()
+        window = {"since": since, "until": until}
+        rows = conn.execute(statement("backfill/archived_responses"), window).mappings().all()
         skus_of = {
-            (r, g): list(skus) for r, g, skus in conn.execute(text(
-                "SELECT m.run_id, m.group_id, array_agg(DISTINCT c.sku) FROM image_group_member m"
-                " JOIN catalog_item c USING (catalog_item_id)"
-                " WHERE m.run_id IN (SELECT DISTINCT run_id FROM raw_response"
-                "  WHERE received_at >= :s AND received_at < :u) GROUP BY 1, 2"),
-                {"s": since, "u": until}).all()
+            (r, g): list(skus) for r, g, skus in conn.execute(statement("backfill/group_skus"), window).all()
         }
     for n, raw in enumerate(rows, 1):
         plat = settings.platforms.get(raw["platform"])

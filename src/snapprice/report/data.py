@@ -8,10 +8,11 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 import polars as pl
-from sqlalchemy import text
+from sqlalchemy import TextClause
 from sqlalchemy.engine import Connection, Engine
 
 from snapprice.alerts.rules import fetch_alerts
+from snapprice.store.sql import statement
 
 # Strict dtypes of every frame, declared once.
 SERIES = {"sku": pl.String, "platform": pl.String, "day": pl.Date, "price": pl.Float64, "currency": pl.String}
@@ -51,31 +52,18 @@ class ReportData:
     counts: dict[str, int]
 
 
-def _frame(conn: Connection, sql: str, params: dict[str, Any], schema: dict[str, Any]) -> pl.DataFrame:
-    rows = conn.execute(text(sql), params).mappings().all()
+def _frame(conn: Connection, query: TextClause, params: dict[str, Any], schema: dict[str, Any]) -> pl.DataFrame:
+    rows = conn.execute(query, params).mappings().all()
     return pl.DataFrame([{k: r[k] for k in schema} for r in rows], schema=schema, orient="row")
 
 
-_SKU_FILTER = "(CAST(:sku AS text) IS NULL OR m.sku = :sku)"
-
-
 def _series(conn: Connection, p: dict[str, Any]) -> pl.DataFrame:
-    return _frame(conn, f"""
-        SELECT m.sku, d.platform, d.day, CAST(min(d.min_price) AS float8) AS price, min(d.currency) AS currency
-        FROM daily_price AS d JOIN match AS m USING (listing_id)
-        WHERE d.day >= :since AND {_SKU_FILTER}
-        GROUP BY m.sku, d.platform, d.day ORDER BY 1, 2, 3""", p, SERIES)
+    return _frame(conn, statement("report/daily_series"), p, SERIES)
 
 
 def _best(conn: Connection, p: dict[str, Any]) -> tuple[pl.DataFrame, list[str]]:
-    long = _frame(conn, f"""
-        SELECT m.sku, m.platform, CAST(m.effective_price AS float8) AS price, m.currency, m.title, m.url,
-               m.captured_at
-        FROM sku_best_price AS m WHERE m.captured_at >= :since_ts AND {_SKU_FILTER}""", p, BEST)
-    window = _frame(conn, f"""
-        SELECT m.sku, CAST(m.avg_30 AS float8) AS avg_30, CAST(m.low_90 AS float8) AS low_90,
-               CAST(m.pct_vs_avg_30 AS float8) AS pct_vs_avg_30, m.is_lowest_90, m.days_90
-        FROM snapprice_sku_window_stats(:until_day) AS m WHERE m.platform IS NULL AND {_SKU_FILTER}""", p, WINDOW)
+    long = _frame(conn, statement("report/best_prices"), p, BEST)
+    window = _frame(conn, statement("report/window_stats"), p, WINDOW)
     platforms = sorted(long["platform"].unique().to_list())
     if long.is_empty():
         return long.select("sku"), platforms
@@ -93,26 +81,7 @@ def _best(conn: Connection, p: dict[str, Any]) -> tuple[pl.DataFrame, list[str]]
 
 
 def _moves(conn: Connection, p: dict[str, Any]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    moves = _frame(conn, f"""
-        WITH s AS (
-            SELECT s.listing_id, s.captured_at, coalesce(s.promo_price, s.price_low) AS price, s.currency,
-                   row_number() OVER (PARTITION BY s.listing_id ORDER BY s.captured_at) AS nth_first,
-                   row_number() OVER (PARTITION BY s.listing_id ORDER BY s.captured_at DESC) AS nth_last
-            FROM price_snapshot AS s WHERE s.captured_at >= :since_ts
-        ), ends AS (
-            SELECT listing_id,
-                   CAST(min(price) FILTER (WHERE nth_first = 1) AS float8) AS first_price,
-                   CAST(min(price) FILTER (WHERE nth_last = 1) AS float8) AS last_price,
-                   min(captured_at) AS first_at, max(captured_at) AS last_at,
-                   min(currency) FILTER (WHERE nth_last = 1) AS currency
-            FROM s WHERE nth_first = 1 OR nth_last = 1 GROUP BY listing_id
-        )
-        SELECT e.*, l.platform, l.item_id, l.title, l.url,
-               (SELECT min(m.sku) FROM match AS m WHERE m.listing_id = e.listing_id) AS sku
-        FROM ends AS e JOIN listing AS l USING (listing_id)
-        WHERE e.last_at > e.first_at AND e.last_price <> e.first_price
-          AND (CAST(:sku AS text) IS NULL
-               OR e.listing_id IN (SELECT listing_id FROM match AS m WHERE {_SKU_FILTER}))""", p, MOVES)
+    moves = _frame(conn, statement("report/price_moves"), p, MOVES)
     moves = moves.with_columns(
         (pl.col("last_price") - pl.col("first_price")).alias("change"),
         ((pl.col("last_price") / pl.col("first_price") - 1) * 100).alias("change_pct"))
@@ -122,57 +91,19 @@ def _moves(conn: Connection, p: dict[str, Any]) -> tuple[pl.DataFrame, pl.DataFr
 
 
 def _churn(conn: Connection, p: dict[str, Any]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    appeared = _frame(conn, f"""
-        SELECT DISTINCT ON (l.listing_id) l.listing_id, m.sku, l.platform, l.item_id, l.title, l.url,
-               CAST(lp.effective_price AS float8) AS price, l.first_seen AS at
-        FROM listing AS l JOIN match AS m USING (listing_id) JOIN latest_price AS lp USING (listing_id)
-        WHERE l.first_seen >= :since_ts AND {_SKU_FILTER}
-        ORDER BY l.listing_id, m.sku""", p, CHURN)
-    # Gone: absent from the newest run (of the period) that returned its SKU on its platform.
-    disappeared = _frame(conn, f"""
-        WITH seen AS (
-            SELECT s.listing_id, max(s.run_id) AS last_run, max(s.captured_at) AS last_at
-            FROM price_snapshot AS s WHERE s.captured_at >= :since_ts GROUP BY s.listing_id
-        ), newest AS (
-            SELECT m.sku, l.platform, max(s.run_id) AS run_id
-            FROM price_snapshot AS s JOIN match AS m USING (listing_id) JOIN listing AS l USING (listing_id)
-            WHERE s.captured_at >= :since_ts GROUP BY m.sku, l.platform
-        )
-        SELECT DISTINCT ON (l.listing_id) l.listing_id, m.sku, l.platform, l.item_id, l.title, l.url,
-               CAST(lp.effective_price AS float8) AS price, seen.last_at AS at
-        FROM seen JOIN listing AS l USING (listing_id) JOIN match AS m USING (listing_id)
-        JOIN newest AS n ON n.sku = m.sku AND n.platform = l.platform
-        JOIN latest_price AS lp ON lp.listing_id = l.listing_id
-        WHERE seen.last_run < n.run_id AND {_SKU_FILTER}
-        ORDER BY l.listing_id, m.sku""", p, CHURN)
+    appeared = _frame(conn, statement("report/appeared"), p, CHURN)
+    disappeared = _frame(conn, statement("report/disappeared"), p, CHURN)
     return appeared.sort(["at", "listing_id"], descending=[True, False]), disappeared.sort(
         ["at", "listing_id"], descending=[True, False])
 
 
 def _health(conn: Connection, p: dict[str, Any]) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    runs = _frame(conn, """
-        SELECT r.run_id, r.kind, r.status, r.started_at, r.finished_at,
-               (SELECT count(*) FROM search_task t WHERE t.run_id = r.run_id AND t.status = 'done') AS searches,
-               (SELECT count(*) FROM search_task t WHERE t.run_id = r.run_id AND t.status = 'failed') AS failed,
-               (SELECT count(*) FROM price_snapshot s WHERE s.run_id = r.run_id) AS snapshots,
-               (SELECT count(*) FROM reject j WHERE j.run_id = r.run_id) AS rejects
-        FROM run AS r WHERE r.started_at >= :since_ts ORDER BY r.run_id DESC""", p, RUNS)
-    quota = _frame(conn, """
-        SELECT q.platform, q.requests, q.cached, q.errors, z.quota, NULL AS used, NULL AS limit
-        FROM (SELECT platform, count(*) FILTER (WHERE NOT cached) AS requests,
-                     count(*) FILTER (WHERE cached) AS cached,
-                     count(*) FILTER (WHERE http_status >= 400) AS errors
-              FROM raw_response WHERE received_at >= :since_ts GROUP BY platform) AS q
-        LEFT JOIN LATERAL (SELECT r.quota FROM raw_response AS r
-                           WHERE r.platform = q.platform AND r.quota IS NOT NULL
-                           ORDER BY r.received_at DESC LIMIT 1) AS z ON true
-        ORDER BY q.platform""", p, QUOTA)
+    runs = _frame(conn, statement("report/runs"), p, RUNS)
+    quota = _frame(conn, statement("report/quota"), p, QUOTA)
     quota = quota.with_columns(
         pl.col("quota").map_elements(lambda s: _quota_part(s, "today"), return_dtype=pl.Int64).alias("used"),
         pl.col("quota").map_elements(lambda s: _quota_part(s, "max"), return_dtype=pl.Int64).alias("limit"))
-    rejects = _frame(conn, """
-        SELECT j.stage, j.reason, count(*) AS n FROM reject AS j JOIN run AS r USING (run_id)
-        WHERE r.started_at >= :since_ts GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT 10""", p, REJECTS)
+    rejects = _frame(conn, statement("report/top_rejects"), p, REJECTS)
     return runs, quota, rejects
 
 
@@ -196,10 +127,7 @@ def collect(conn: Connection, since: date, sku: str | None, until: datetime | No
     alerts = fetch_alerts(conn, since=since_ts, sku=sku, limit=200)
     counts = {
         "skus": series["sku"].n_unique(),
-        "listings": int(conn.execute(text(
-            "SELECT count(DISTINCT s.listing_id) FROM price_snapshot AS s "
-            "WHERE s.captured_at >= :since_ts AND (CAST(:sku AS text) IS NULL OR s.listing_id IN "
-            "(SELECT listing_id FROM match WHERE sku = :sku))"), p).scalar_one()),
+        "listings": int(conn.execute(statement("report/listing_count"), p).scalar_one()),
         "runs": runs.height,
         "runs_failed": runs.filter(pl.col("status") == "failed").height,
         "alerts": len(alerts),
@@ -211,11 +139,5 @@ def collect(conn: Connection, since: date, sku: str | None, until: datetime | No
 def biggest_changes(engine: Engine, run_id: int, limit: int = 10) -> list[dict[str, Any]]:
     """The run's largest price moves against each listing's previous snapshot."""
     with engine.connect() as conn:
-        rows = conn.exec_driver_sql(
-            "SELECT c.platform, c.item_id, left(c.title, 40) AS title, c.prev_price, c.price,"
-            " c.change_pct FROM price_change AS c JOIN price_snapshot AS s"
-            " ON s.listing_id = c.listing_id AND s.captured_at = c.captured_at"
-            " WHERE s.run_id = %(r)s ORDER BY abs(c.change_pct) DESC NULLS LAST LIMIT %(n)s",
-            {"r": run_id, "n": limit},
-        ).mappings().all()
+        rows = conn.execute(statement("report/biggest_changes"), {"run": run_id, "limit": limit}).mappings().all()
     return [{k: (str(v) if v is not None and k != "title" else v) for k, v in r.items()} for r in rows]

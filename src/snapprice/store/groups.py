@@ -7,8 +7,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.engine import Connection
+
+from snapprice.store.sql import statement
 
 
 def upsert_catalog_items(
@@ -29,21 +30,9 @@ def upsert_catalog_items(
         }
         for r in rows
     ]
-    conn.execute(
-        text(
-            "INSERT INTO catalog_item AS c (sku, image_ref, title, cat, content_digest, extra,"
-            " last_run_id) VALUES (:sku, :ref, :title, :cat, :digest, CAST(:extra AS jsonb), :run) "
-            "ON CONFLICT (sku, image_ref) DO UPDATE SET title = excluded.title, cat = excluded.cat,"
-            " content_digest = coalesce(excluded.content_digest, c.content_digest),"
-            " extra = excluded.extra, last_seen = now(), last_run_id = excluded.last_run_id"
-        ),
-        params,
-    )
+    conn.execute(statement("store/upsert_catalog_items"), params)
     found = conn.execute(
-        text(
-            "SELECT sku, image_ref, catalog_item_id FROM catalog_item "
-            "WHERE (sku, image_ref) IN (SELECT * FROM unnest(CAST(:skus AS text[]), CAST(:refs AS text[])))"
-        ),
+        statement("store/catalog_item_ids"),
         {"skus": [p["sku"] for p in params], "refs": [p["ref"] for p in params]},
     ).all()
     return {(s, ref): int(i) for s, ref, i in found}
@@ -63,19 +52,13 @@ def store_groups(conn: Connection, run_id: int, groups: Iterable[GroupRow]) -> i
     if not groups:
         return 0
     conn.execute(
-        text(
-            "INSERT INTO image_group (run_id, group_id, representative_id, representative_digest,"
-            " n_members) VALUES (:r, :g, :rep, :dig, :n) ON CONFLICT DO NOTHING"
-        ),
-        [{"r": run_id, "g": g.group_id, "rep": g.representative_id,
-          "dig": g.representative_digest, "n": len(g.members)} for g in groups],
+        statement("store/insert_groups"),
+        [{"run": run_id, "group": g.group_id, "representative": g.representative_id,
+          "digest": g.representative_digest, "n_members": len(g.members)} for g in groups],
     )
     conn.execute(
-        text(
-            "INSERT INTO image_group_member (run_id, group_id, catalog_item_id, distance) "
-            "VALUES (:r, :g, :i, :d) ON CONFLICT DO NOTHING"
-        ),
-        [{"r": run_id, "g": g.group_id, "i": item, "d": dist}
+        statement("store/insert_group_members"),
+        [{"run": run_id, "group": g.group_id, "item": item, "distance": dist}
          for g in groups for item, dist in g.members],
     )
     return len(groups)
@@ -91,16 +74,5 @@ class GroupInfo:
 
 def load_groups(conn: Connection, run_id: int) -> dict[int, GroupInfo]:
     """A stored run's groups: representative image and the SKUs each group stands for."""
-    rows = conn.execute(
-        text(
-            "SELECT g.group_id, rc.image_ref, g.representative_digest,"
-            " array_agg(DISTINCT c.sku ORDER BY c.sku) "
-            "FROM image_group AS g "
-            "JOIN catalog_item AS rc ON rc.catalog_item_id = g.representative_id "
-            "JOIN image_group_member AS m ON m.run_id = g.run_id AND m.group_id = g.group_id "
-            "JOIN catalog_item AS c ON c.catalog_item_id = m.catalog_item_id "
-            "WHERE g.run_id = :r GROUP BY g.group_id, rc.image_ref, g.representative_digest"
-        ),
-        {"r": run_id},
-    ).all()
+    rows = conn.execute(statement("store/load_groups"), {"run": run_id}).all()
     return {g: GroupInfo(g, ref, dig, list(skus)) for g, ref, dig, skus in rows}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from snapprice.dedupe.hashing import HASH_VERSION, HashRecord, from_signed64, to_signed64
+from snapprice.store.sql import statement
 
 
 class PgHashCache:
@@ -21,11 +21,7 @@ class PgHashCache:
             return {}
         with self.engine.connect() as conn:
             rows = conn.execute(
-                text(
-                    "SELECT content_digest, phash, colour, width, height, nbytes, dup FROM image_hash "
-                    "WHERE content_digest = ANY(CAST(:d AS text[])) AND hash_version = :v"
-                ),
-                {"d": list(digests), "v": HASH_VERSION},
+                statement("store/get_hashes"), {"digests": list(digests), "version": HASH_VERSION}
             ).all()
         return {
             d: HashRecord(
@@ -41,14 +37,11 @@ class PgHashCache:
             return
         with self.engine.begin() as conn:
             conn.execute(
-                text(
-                    "INSERT INTO image_hash (content_digest, hash_version, phash, colour, width,"
-                    " height, nbytes, dup) VALUES (:d, :v, :p, :c, :w, :h, :n, :x) ON CONFLICT DO NOTHING"
-                ),
+                statement("store/put_hashes"),
                 [
-                    {"d": r.digest, "v": HASH_VERSION, "p": to_signed64(r.phash),
-                     "c": to_signed64(r.colour) if getattr(r, "colour", None) is not None else None,
-                     "w": r.width, "h": r.height, "n": r.nbytes, "x": getattr(r, "dup", None)}
+                    {"digest": r.digest, "version": HASH_VERSION, "phash": to_signed64(r.phash),
+                     "colour": to_signed64(r.colour) if getattr(r, "colour", None) is not None else None,
+                     "width": r.width, "height": r.height, "nbytes": r.nbytes, "dup": getattr(r, "dup", None)}
                     for r in records
                 ],
             )

@@ -41,8 +41,12 @@ def _read(directory: Path | None):  # type: ignore[no-untyped-def]
 
 
 def _status(backend, migrations) -> Status:  # type: ignore[no-untyped-def]
+    from psycopg import sql
+
+    # Rendered to text: yoyo's execute() takes a string, which it scans for parameters.
     cur = backend.execute(
-        f"SELECT migration_id, applied_at_utc FROM {MIGRATION_TABLE} ORDER BY applied_at_utc, migration_id"
+        sql.SQL("SELECT migration_id, applied_at_utc FROM {} ORDER BY applied_at_utc, migration_id")
+        .format(sql.Identifier(MIGRATION_TABLE)).as_string()
     )
     rows = cur.fetchall()
     backend.commit()

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from snapprice.models import ListingSnapshot, Reject, SearchPage, SearchTask
 from snapprice.store.archive import archive_response
 from snapprice.store.loader import LoadResult, load_snapshots, record_rejects
+from snapprice.store.sql import statement
 
 RUN_KINDS = ("scheduled", "manual", "backfill", "demo")
 
@@ -27,18 +28,15 @@ def create_run(
 ) -> int:
     return int(
         conn.execute(
-            text(
-                "INSERT INTO run (kind, catalog, config_digest, prefect_flow_run_id, slot) "
-                "VALUES (:kind, :catalog, :digest, :fr, :slot) RETURNING run_id"
-            ),
-            {"kind": kind, "catalog": catalog, "digest": config_digest,
-             "fr": prefect_flow_run_id, "slot": slot},
+            statement("store/create_run"),
+            {"kind": kind, "catalog": catalog, "config_digest": config_digest,
+             "flow_run_id": prefect_flow_run_id, "slot": slot},
         ).scalar_one()
     )
 
 
 def get_run(conn: Connection, run_id: int) -> dict[str, Any] | None:
-    row = conn.execute(text("SELECT * FROM run WHERE run_id = :r"), {"r": run_id}).mappings().first()
+    row = conn.execute(text("SELECT * FROM run WHERE run_id = :run"), {"run": run_id}).mappings().first()
     return dict(row) if row else None
 
 
@@ -49,46 +47,18 @@ def newest_unfinished_run(conn: Connection) -> int | None:
 
 
 def reopen_run(conn: Connection, run_id: int, prefect_flow_run_id: str | None = None) -> None:
-    conn.execute(
-        text(
-            "UPDATE run SET status = 'running', finished_at = NULL,"
-            " prefect_flow_run_id = coalesce(:fr, prefect_flow_run_id) WHERE run_id = :r"
-        ),
-        {"r": run_id, "fr": prefect_flow_run_id},
-    )
+    conn.execute(statement("store/reopen_run"), {"run": run_id, "flow_run_id": prefect_flow_run_id})
 
 
 def run_counts(conn: Connection, run_id: int) -> dict[str, int]:
-    row = conn.execute(
-        text(
-            """
-            SELECT
-              (SELECT count(*) FROM image_group_member WHERE run_id = :r) AS n_images,
-              (SELECT count(*) FROM image_group WHERE run_id = :r) AS n_groups,
-              (SELECT count(*) FROM search_task WHERE run_id = :r AND status = 'done') AS n_searches,
-              (SELECT count(*) FROM price_snapshot WHERE run_id = :r) AS n_snapshots,
-              (SELECT count(*) FROM reject WHERE run_id = :r) AS n_rejects,
-              (SELECT count(*) FROM search_task WHERE run_id = :r AND status = 'failed') AS n_failed,
-              (SELECT count(*) FROM search_task WHERE run_id = :r AND status = 'skipped') AS n_skipped,
-              (SELECT count(*) FROM search_task WHERE run_id = :r AND status = 'pending') AS n_pending
-            """
-        ),
-        {"r": run_id},
-    ).mappings().one()
+    row = conn.execute(statement("store/run_counts"), {"run": run_id}).mappings().one()
     return {k: int(v) for k, v in row.items()}
 
 
 def finish_run(conn: Connection, run_id: int, status: str, message: str | None = None) -> dict[str, int]:
     """Close the run with counts taken from the tables themselves (so they always add up)."""
     counts = run_counts(conn, run_id)
-    conn.execute(
-        text(
-            "UPDATE run SET status = :status, finished_at = now(), message = :message,"
-            " n_images = :n_images, n_groups = :n_groups, n_searches = :n_searches,"
-            " n_snapshots = :n_snapshots, n_rejects = :n_rejects WHERE run_id = :r"
-        ),
-        {**counts, "status": status, "message": message, "r": run_id},
-    )
+    conn.execute(statement("store/finish_run"), {**counts, "status": status, "message": message, "run": run_id})
     return counts
 
 
@@ -96,52 +66,30 @@ def plan_tasks(conn: Connection, run_id: int, platforms: Sequence[str]) -> int:
     """One page-1 task per (group, platform); idempotent."""
     if not platforms:
         return 0
-    return conn.execute(
-        text(
-            "INSERT INTO search_task (run_id, group_id, platform, page) "
-            "SELECT g.run_id, g.group_id, p.platform, 1 FROM image_group AS g "
-            "CROSS JOIN unnest(CAST(:platforms AS text[])) AS p(platform) "
-            "WHERE g.run_id = :r ON CONFLICT DO NOTHING"
-        ),
-        {"r": run_id, "platforms": list(platforms)},
-    ).rowcount
+    return conn.execute(statement("store/plan_tasks"), {"run": run_id, "platforms": list(platforms)}).rowcount
 
 
 def open_tasks(conn: Connection, run_id: int, platforms: Iterable[str] | None = None) -> list[SearchTask]:
     """Tasks still to execute: pending, or skipped because their platform was stopped."""
     rows = conn.execute(
-        text(
-            "SELECT run_id, group_id, platform, page, attempts FROM search_task "
-            "WHERE run_id = :r AND status IN ('pending', 'skipped') "
-            "AND (CAST(:platforms AS text[]) IS NULL OR platform = ANY(CAST(:platforms AS text[]))) "
-            "ORDER BY page, group_id, platform"
-        ),
-        {"r": run_id, "platforms": list(platforms) if platforms is not None else None},
+        statement("store/open_tasks"),
+        {"run": run_id, "platforms": list(platforms) if platforms is not None else None},
     ).all()
     return [SearchTask(*r) for r in rows]
 
 
+def _task_key(task: SearchTask) -> dict[str, object]:
+    return {"run": task.run_id, "group": task.group_id, "platform": task.platform, "page": task.page}
+
+
 def mark_attempt(conn: Connection, task: SearchTask) -> None:
     """Count an attempt before the call is made: a crash mid-call is still visible."""
-    conn.execute(
-        text(
-            "UPDATE search_task SET attempts = attempts + 1, status = 'pending', updated_at = now() "
-            "WHERE (run_id, group_id, platform, page) = (:r, :g, :p, :n)"
-        ),
-        {"r": task.run_id, "g": task.group_id, "p": task.platform, "n": task.page},
-    )
+    conn.execute(statement("store/mark_attempt"), _task_key(task))
 
 
 def end_task(conn: Connection, task: SearchTask, status: str, error: str) -> None:
     """Mark a task failed (this request cannot succeed) or skipped (platform stopped)."""
-    conn.execute(
-        text(
-            "UPDATE search_task SET status = :s, last_error = :e, updated_at = now() "
-            "WHERE (run_id, group_id, platform, page) = (:r, :g, :p, :n) AND status <> 'done'"
-        ),
-        {"s": status, "e": error[:2000], "r": task.run_id, "g": task.group_id,
-         "p": task.platform, "n": task.page},
-    )
+    conn.execute(statement("store/end_task"), {**_task_key(task), "status": status, "error": error[:2000]})
 
 
 def complete_task(
@@ -178,21 +126,8 @@ def complete_task(
                                raw_id=raw_id, cached=page.cached)
         result = LoadResult(result.listings + extra.listings, result.snapshots + extra.snapshots,
                             result.matches, [*result.rejects, *extra.rejects])
-    conn.execute(
-        text(
-            "UPDATE search_task SET status = 'done', n_items = :items, has_more = :more,"
-            " last_error = NULL, updated_at = now() "
-            "WHERE (run_id, group_id, platform, page) = (:r, :g, :p, :n)"
-        ),
-        {"items": len(page.items), "more": page.has_more, "r": task.run_id, "g": task.group_id,
-         "p": task.platform, "n": task.page},
-    )
+    conn.execute(statement("store/complete_task"),
+                 {**_task_key(task), "items": len(page.items), "has_more": page.has_more})
     if page.has_more and task.page < max_pages:
-        conn.execute(
-            text(
-                "INSERT INTO search_task (run_id, group_id, platform, page) "
-                "VALUES (:r, :g, :p, :n) ON CONFLICT DO NOTHING"
-            ),
-            {"r": task.run_id, "g": task.group_id, "p": task.platform, "n": task.page + 1},
-        )
+        conn.execute(statement("store/plan_next_page"), {**_task_key(task), "page": task.page + 1})
     return result

@@ -1,0 +1,13 @@
+-- Fragment: how a sighting (`excluded`, captured at excluded.last_seen by run
+-- excluded.last_run_id) merges into a stored listing `l`. Shared by listings_fast.sql
+-- and listings_upsert.sql, so that both paths merge alike.
+-- Title, shop and picture come from the newest capture, so that loading an older response
+-- later (a replay) does not bring back what the listing showed before.
+title = CASE WHEN excluded.last_seen >= l.last_seen THEN coalesce(excluded.title, l.title) ELSE l.title END,
+shop = CASE WHEN excluded.last_seen >= l.last_seen THEN coalesce(excluded.shop, l.shop) ELSE l.shop END,
+url = coalesce(l.url, excluded.url),
+pic_url = CASE WHEN excluded.last_seen >= l.last_seen THEN coalesce(excluded.pic_url, l.pic_url) ELSE l.pic_url END,
+first_seen = least(l.first_seen, excluded.last_seen),
+last_seen = greatest(l.last_seen, excluded.last_seen),
+first_run_id = CASE WHEN excluded.last_seen < l.first_seen THEN excluded.last_run_id ELSE l.first_run_id END,
+last_run_id = CASE WHEN excluded.last_seen >= l.last_seen THEN excluded.last_run_id ELSE l.last_run_id END

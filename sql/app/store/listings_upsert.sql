@@ -1,0 +1,14 @@
+-- The staged batch's listings when another loader raced listings_fast.sql: one upsert,
+-- which waits for the other loader's rows and merges into them. Returns how many rows
+-- were written.
+WITH up AS (
+    INSERT INTO listing AS l (platform, item_id, title, shop, url, pic_url,
+                              first_seen, last_seen, first_run_id, last_run_id)
+    SELECT s.platform, s.item_id, s.title, s.shop, s.url, s.pic_url, :at, :at, :run, :run
+    FROM snapprice_stage AS s
+    ON CONFLICT (platform, item_id) DO UPDATE
+    SET {merge}
+    WHERE {changed}
+    RETURNING 1
+)
+SELECT count(*) FROM up

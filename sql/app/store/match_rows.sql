@@ -1,0 +1,11 @@
+-- Fragment: the match rows of this sighting, each staged listing with each of the skus, in
+-- the columns of `match`. Shared by matches_fast.sql and matches_upsert.sql.
+SELECT k.sku, j.listing_id, j.score AS best_score, j.rank AS best_rank, j.rank AS last_rank,
+       1 AS times_seen, CAST(:run AS bigint) AS first_run_id, CAST(:run AS bigint) AS last_run_id,
+       CAST(:at AS timestamptz) AS first_seen, CAST(:at AS timestamptz) AS last_seen
+FROM (
+    SELECT l.listing_id, s.*
+    FROM snapprice_stage AS s
+    JOIN listing AS l ON l.platform = s.platform AND l.item_id = s.item_id
+) AS j
+CROSS JOIN unnest(CAST(:skus AS text[])) AS k(sku)

@@ -1,0 +1,22 @@
+-- Backfill replay after a parser fix: rewrite the values of the run's snapshots that came
+-- from the same archived response (raw_id), where they differ from the staged ones.
+UPDATE price_snapshot AS p
+SET price_low = s.price_low,
+    price_high = s.price_high,
+    promo_price = s.promo_price,
+    original_price = s.original_price,
+    currency = s.currency,
+    sales_lower_bound = s.sales_lower_bound,
+    sales_text = s.sales_text,
+    rank = s.rank,
+    score = s.score
+FROM snapprice_stage AS s
+JOIN listing AS l ON l.platform = s.platform AND l.item_id = s.item_id
+WHERE p.listing_id = l.listing_id
+  AND p.run_id = :run
+  AND p.raw_id IS NOT DISTINCT FROM :raw  -- only what this response produced
+  AND (p.price_low, p.price_high, p.promo_price, p.original_price, p.currency,
+       p.sales_lower_bound, p.sales_text, p.rank, p.score)
+      IS DISTINCT FROM
+      (s.price_low, s.price_high, s.promo_price, s.original_price, s.currency,
+       s.sales_lower_bound, s.sales_text, s.rank, s.score)
