@@ -3,8 +3,10 @@ points every platform at the sandbox. Only the demo knows it talks to a sandbox.
 
 from __future__ import annotations
 
+import json
+import shutil
 import tomllib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -24,11 +26,27 @@ DEMO_ENV = {
 DEMO_QPS = 20  # the demo's sandbox allows 50 per caller; the committed 5 would make it slow
 
 
+@dataclass(frozen=True)
+class DemoShape:
+    """What the demo's world and catalog are made of: another shape is another workspace."""
+
+    products: int
+    items: int
+    seed: int
+
+    @property
+    def database(self) -> str:
+        """The folder of this shape's embedded database: a new shape gets a new database
+        (deleting a database folder right after its server stopped proved racy)."""
+        return f"pgdata-{self.products}p-{self.items}i-s{self.seed}"
+
+
 @dataclass
 class DemoWorkspace:
     root: Path
     config: Path
     catalog: Path
+    database: Path
     sandbox: SandboxHandle
 
 
@@ -52,10 +70,32 @@ def demo_config(base: dict[str, Any], sandbox_url: str, catalog: Path) -> dict[s
     return tree
 
 
-def prepare(root: Path, *, products: int = 120, items: int = 60, seed: int = 7,
-            day_seconds: float = 86400.0) -> DemoWorkspace:
-    """Start the sandbox, write the sample catalog and the demo config under ``root``."""
+def workspace_root() -> Path:
+    """The demo's own folder: its catalog, config, report and (by default) its database,
+    apart from the user's own database so that demo SKUs never mix with a real catalog's."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("snapprice", appauthor=False)) / "demo"
+
+
+def _reset_if_reshaped(root: Path, shape: DemoShape) -> bool:
+    """Start the catalog afresh when the workspace was made for another world or catalog
+    size (the same SKU ids would name other products); the database is the shape's own."""
+    marker = root / "workspace.json"
+    if not marker.exists() or json.loads(marker.read_text(encoding="utf-8")) == asdict(shape):
+        return False
+    shutil.rmtree(root / "catalog", ignore_errors=True)
+    return True
+
+
+def prepare(root: Path, database: Path | None = None, *, products: int = 120, items: int = 60,
+            seed: int = 7, day_seconds: float = 86400.0) -> tuple[DemoWorkspace, bool]:
+    """Start the sandbox, write the sample catalog and the demo config under ``root``;
+    returns the workspace and whether an earlier one of another shape was set aside.
+    ``database``: the embedded database's folder (default: the shape's own in ``root``)."""
+    shape = DemoShape(products, items, seed)
     root.mkdir(parents=True, exist_ok=True)
+    reset = _reset_if_reshaped(root, shape)
     sandbox = start_in_thread(SandboxConfig(seed=seed, n_products=products, day_seconds=day_seconds,
                                             qps=50))
     catalog_dir = root / "catalog"
@@ -63,8 +103,9 @@ def prepare(root: Path, *, products: int = 120, items: int = 60, seed: int = 7,
     if not csv_path.exists():
         generate_catalog(sandbox.world, catalog_dir, items, dup_rate=0.3, distractor_rate=0.1,
                          seed=seed)
+    (root / "workspace.json").write_text(json.dumps(asdict(shape)), encoding="utf-8")
     base = tomllib.loads(default_config().read_text(encoding="utf-8"))
     config = root / "snapprice-demo.toml"
     config.write_text("# written by `snapprice demo`: the sandbox's address changes every run\n"
                       + tomli_w.dumps(demo_config(base, sandbox.base_url, csv_path)), encoding="utf-8")
-    return DemoWorkspace(root, config, csv_path, sandbox)
+    return DemoWorkspace(root, config, csv_path, database or root / shape.database, sandbox), reset

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
@@ -93,32 +95,37 @@ def run(
         raise typer.Exit(1)
 
 
-def _write_report(ctx: typer.Context, out: Path) -> Path:
-    from snapprice.cli.context import database_from
-    from snapprice.report import write_report
-    from snapprice.store.database import make_engine
-
-    settings = settings_from(ctx)
-    with database_from(ctx, settings) as db:
-        engine = make_engine(db)
-        try:
-            return write_report(engine, out)
-        finally:
-            engine.dispose()
+def _me() -> str:
+    """How to call this snapprice again from a shell: its path when it is not on PATH (a venv
+    not activated), else its name."""
+    on_path = shutil.which("snapprice")
+    here = Path(sys.argv[0]).resolve()
+    if on_path and Path(on_path).resolve() == here:
+        return "snapprice"
+    return str(here) if here.name == "snapprice" else f"{sys.executable} -m snapprice"
 
 
 def demo(
     ctx: typer.Context,
-    products: Annotated[int, typer.Option(help="Products in the sandbox world.")] = 120,
-    items: Annotated[int, typer.Option(help="Rows of the generated sample catalog.")] = 60,
+    products: Annotated[int, typer.Option(min=1, help="Products in the sandbox world.")] = 120,
+    items: Annotated[int, typer.Option(min=1, help="Rows of the generated sample catalog.")] = 60,
 ) -> None:
-    """Everything on embedded defaults: embedded PostgreSQL, the sandbox, a sample catalog."""
+    """Everything on embedded defaults: embedded PostgreSQL, the sandbox, a sample catalog.
+
+    The demo keeps its own workspace and database (not the user's, whatever DATABASE_URL
+    says, unless --data-dir names one); other --products/--items start it afresh.
+    """
     from snapprice.cli import demo as demo_ws
-    from snapprice.store.database import default_data_dir
-    data_dir = data_dir_from(ctx) or default_data_dir()
-    root = Path(data_dir).parent / "demo"
-    console.print(f"demo workspace: {root}")
-    ws = demo_ws.prepare(root, products=products, items=items)
+    from snapprice.report import write_report
+    from snapprice.settings import DatabaseSettings
+    from snapprice.store.database import make_engine, open_database
+
+    root = demo_ws.workspace_root()
+    if os.environ.pop("DATABASE_URL", None):
+        console.print("note: the demo ignores DATABASE_URL and keeps its own embedded database")
+    ws, reset = demo_ws.prepare(root, data_dir_from(ctx), products=products, items=items)
+    data_dir = ws.database
+    console.print(f"demo workspace: {root}" + (" (made afresh: other --products/--items)" if reset else ""))
     try:
         for name, value in demo_ws.DEMO_ENV.items():
             os.environ.setdefault(name, value)
@@ -127,10 +134,15 @@ def demo(
     finally:
         ws.sandbox.stop()
     _print_result(result, False)
-    report = _write_report(ctx, root / "report.html")
+    with open_database(DatabaseSettings(), data_dir) as db:
+        engine = make_engine(db)
+        try:
+            report = write_report(engine, root / "report.html")
+        finally:
+            engine.dispose()
     console.print(f"report: {report}")
-    prefix = "snapprice" if data_dir_from(ctx) is None else f"snapprice --data-dir {data_dir}"
-    console.print(f"\nThe tables are in the embedded PostgreSQL in {data_dir}; query them with:")
+    prefix = f"{_me()} --data-dir {data_dir}"
+    console.print(f"\nThe tables are in the demo's embedded PostgreSQL in {data_dir}; query them with:")
     for sql in TRY_SQL:
         console.print(f'  {prefix} db query "{sql}"', highlight=False, markup=False)
     from snapprice.paths import queries_dir
