@@ -212,3 +212,19 @@ def test_tasks_retry_what_a_retry_can_mend(error, retried):
     exc = (sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
            if error == "OperationalError" else getattr(errors, error)("x"))
     assert pipeline._worth_retrying(None, None, Failed(data=exc)) is retried
+
+
+def test_a_run_of_chosen_platforms_searches_only_them(prefect_harness, clean_db, database_url, tmp_path,
+                                                        creds, monkeypatch):
+    setup = make_setup(tmp_path, database_url, platforms=("taobao", "jd"), items=8)
+    monkeypatch.delenv("SNAPPRICE_GATEWAY_SECRET")  # needed by both; chosen or not, still needed
+    with pytest.raises(Exception, match="SNAPPRICE_GATEWAY_SECRET is not set"):
+        pipeline.snapshot(kind="manual", config=str(setup.config), platforms=["jd"])
+    monkeypatch.setenv("SNAPPRICE_GATEWAY_SECRET", CREDS["SNAPPRICE_GATEWAY_SECRET"])
+    try:
+        result = pipeline.snapshot(kind="manual", config=str(setup.config), platforms=["jd"])
+    finally:
+        setup.sandbox.stop()
+    assert result["status"] == "succeeded", result
+    assert q(clean_db, "SELECT DISTINCT platform FROM search_task") == [("jd",)]
+    assert result["n_searches"] == result["n_groups"]

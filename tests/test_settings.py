@@ -111,3 +111,17 @@ def test_readme_and_example_configs_load(tmp_path):
         assert s.platforms, f"README TOML block {i} defines no platform"
     prod = load_settings("config/production.example.toml", environ={}, require_credentials=False)
     assert prod.search.limiter == "postgres"
+
+
+def test_choosing_platforms_needs_only_their_credentials(tmp_path):
+    cfg = write(tmp_path, "[platforms.jd]\nprotocol='gateway'\nbase_url='http://x'\n"
+                          "credentials = { key = 'JD_KEY' }\n"
+                          "[platforms.tb]\nprotocol='gateway'\nbase_url='http://x'\nenabled=false\n"
+                          "credentials = { key = 'TB_KEY' }\n")
+    with pytest.raises(ConfigError, match="JD_KEY is not set"):
+        load_settings(cfg, environ={"TB_KEY": "t"})
+    only_tb = load_settings(cfg, environ={"TB_KEY": "t"}, platforms=["tb"])
+    assert list(only_tb.enabled_platforms()) == ["tb"]  # chosen, so enabled though off in the file
+    assert only_tb.credentials("tb") == {"key": "t"}
+    with pytest.raises(ConfigError, match=r"--platform taobao: no such \[platforms.NAME\] section .*there are: jd, tb"):
+        load_settings(cfg, environ={}, platforms=["taobao"])

@@ -142,9 +142,11 @@ def snapshot(
     config: str | None = None,
     data_dir: str | None = None,
     skus: list[str] | None = None,
+    platforms: list[str] | None = None,
 ) -> dict[str, Any]:
-    """One snapshot run (or the resumption of an unfinished one) of the configured catalog."""
-    settings = load_settings(config)
+    """One snapshot run (or the resumption of an unfinished one) of the configured catalog;
+    ``platforms``: only these sections."""
+    settings = load_settings(config, platforms=platforms)
     flow_run_id = str(runtime.flow_run.id) if runtime.flow_run.id else None
     with _store(settings, data_dir) as (db, engine):
         get_run_logger().info("snapprice %s on %s", "resume" if resume else f"{kind} run",

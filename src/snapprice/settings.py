@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -199,11 +199,21 @@ def _read_secrets_file(path: Path) -> dict[str, str]:
     return out
 
 
+def _choose_platforms(settings: Settings, chosen: Sequence[str], cfg_path: Path) -> None:
+    unknown = [name for name in chosen if name not in settings.platforms]
+    if unknown:
+        raise ConfigError(f"--platform {', '.join(unknown)}: no such [platforms.NAME] section in {cfg_path} "
+                          f"(there are: {', '.join(settings.platforms) or 'none'})")
+    settings.platforms = {name: plat.model_copy(update={"enabled": name in chosen})
+                          for name, plat in settings.platforms.items()}
+
+
 def load_settings(
     path: str | Path | None = None,
     environ: Mapping[str, str] | None = None,
     *,
     require_credentials: bool = True,
+    platforms: Sequence[str] | None = None,
 ) -> Settings:
     """Read the TOML file, overlay the environment, validate, resolve secrets.
 
@@ -212,6 +222,8 @@ def load_settings(
     ``SNAPPRICE_SECTION__KEY=value`` overrides one key (JSON values allowed:
     ``SNAPPRICE_PLATFORMS__JD__QPS=2``); ``DATABASE_URL`` sets ``database.url`` and
     ``DATABASE_READER_URL`` ``database.reader_url``. Errors name the offending key.
+    ``platforms`` (``run --platform``) keeps only those sections, enabled, so that only
+    their credentials are needed.
     """
     env = dict(os.environ if environ is None else environ)
     chosen = path or env.get("SNAPPRICE_CONFIG") or ""
@@ -246,6 +258,8 @@ def load_settings(
             f"{cfg_path if cfg_path.exists() else 'config'}: `{key}`: {err['msg'].removeprefix('Value error, ')}"
         ) from None
 
+    if platforms is not None:
+        _choose_platforms(settings, platforms, cfg_path)
     secret_values = dict(env)
     secrets_file = env.get("SNAPPRICE_SECRETS_FILE")
     if secrets_file:

@@ -13,15 +13,17 @@ from snapprice.settings import Settings, load_settings
 from snapprice.store.database import Database, open_database
 
 
-def settings_from(ctx: typer.Context, *, will_search: bool = False) -> Settings:
+def settings_from(ctx: typer.Context, *, will_search: bool = False,
+                  platforms: list[str] | None = None) -> Settings:
     """The settings of the global ``--config``.
 
     ``will_search``: the command will search (``run``, ``serve``, ``backfill --fill-gaps``);
     credentials must be set and every enabled platform section must build its client
     (``check_platforms``), so a bad section fails here, before Prefect starts.
+    ``platforms``: only these sections (``--platform``).
     """
     obj: dict[str, Any] = ctx.find_root().obj or {}
-    settings = load_settings(obj.get("config"), require_credentials=will_search)
+    settings = load_settings(obj.get("config"), require_credentials=will_search, platforms=platforms)
     if will_search:
         # Imported here: the search package pulls in the dedupe stack, which other commands
         # need not pay for at start-up.

@@ -78,18 +78,23 @@ def run(
     run_id: Annotated[int | None, typer.Argument(help="Run to resume (default: the newest unfinished).")] = None,
     catalog: Annotated[Path | None, typer.Option(help="Catalog file or folder (default: config).")] = None,
     kind: Annotated[str, typer.Option(help="Run kind recorded in `run`.")] = "manual",
+    platform: Annotated[list[str] | None, typer.Option(
+        "--platform", "-p", help="Only this [platforms.NAME] section (repeat for several); "
+                                 "only its credentials are needed.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable result.")] = False,
 ) -> None:
     """One snapshot run now (a Prefect flow run); `--resume [RUN_ID]` finishes a killed one."""
     if run_id is not None and not resume:
         raise SnappriceError("a RUN_ID is only accepted with --resume")
-    settings = settings_from(ctx, will_search=True)  # fail fast, before Prefect starts
+    platforms = list(platform) if platform else None
+    settings = settings_from(ctx, will_search=True, platforms=platforms)  # fail fast, before Prefect
     if not resume:
         _check_catalog(catalog, settings)
     obj = ctx.find_root().obj or {}
     result = _pipeline().snapshot(kind=kind, catalog=str(catalog) if catalog else None, resume=resume,
-                  run_id=run_id, config=str(obj["config"]) if obj.get("config") else None,
-                  data_dir=str(data_dir_from(ctx)) if data_dir_from(ctx) else None)
+                                  run_id=run_id, config=str(obj["config"]) if obj.get("config") else None,
+                                  data_dir=str(data_dir_from(ctx)) if data_dir_from(ctx) else None,
+                                  platforms=platforms)
     _print_result(result, as_json)
     if result["status"] == "failed":
         raise typer.Exit(1)
