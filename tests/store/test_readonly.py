@@ -134,3 +134,5 @@ def test_the_command_prints_one_line_and_exits_2(seeded, database_url, tmp_path)
     assert out.returncode == 0 and out.stdout == '{"kind": "manual"}\n', out.stderr
     out = query("SELECT 1 WHERE false")
     assert out.returncode == 0 and "0 rows" in out.stdout
+    out = query("SELECT CAST(176.27 AS numeric(18,4)) AS price")
+    assert out.returncode == 0 and "176.27 " in out.stdout and "176.2700" not in out.stdout

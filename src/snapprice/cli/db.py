@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
@@ -61,6 +62,21 @@ def status(
             console.print("run `snapprice db upgrade` to apply the pending migrations")
 
 
+def _cell(value: object) -> str:
+    """A value as a person reads it: a decimal without the scale's trailing zeros, but with
+    cents (``176.2700`` → ``176.27``, ``0.1250`` → ``0.125``, ``7`` stays ``7``).
+
+    >>> [_cell(v) for v in (Decimal("176.2700"), Decimal("0.1250"), Decimal("7"), None, "x")]
+    ['176.27', '0.125', '7', '', 'x']
+    """
+    if value is None:
+        return ""
+    if isinstance(value, Decimal) and value.is_finite():
+        whole, point, fraction = format(value, "f").partition(".")
+        return f"{whole}.{fraction.rstrip('0').ljust(2, '0')}" if point else whole
+    return str(value)
+
+
 def _statement(sql: str) -> str:
     """The SQL text, or the text of the file ``@FILE`` names."""
     if not sql.startswith("@"):
@@ -102,7 +118,7 @@ def query(
         return
     table = Table(*result.columns)
     for row in result.rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
+        table.add_row(*(_cell(v) for v in row))
     console.print(table)
     shown = len(result.rows)
     console.print(f"{shown} row{'s' if shown != 1 else ''}"
