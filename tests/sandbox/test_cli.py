@@ -109,3 +109,16 @@ def test_run_without_the_configured_catalog_says_how_to_make_one(tmp_path):
     assert out.returncode == 2, out.stderr
     assert "[catalog] path" in out.stderr and "snapprice sandbox catalog nowhere" in out.stderr
     assert out.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", [["-m", "snapprice", "sandbox", "serve"], ["-m", "snapprice.sandbox"]])
+def test_a_busy_port_is_one_line_before_anything_says_serving(command):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        out = subprocess.run([sys.executable, *command, "--port", str(port), "--products", "5"],
+                             capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2, out.stderr
+    assert "serving" not in out.stdout + out.stderr
+    assert out.stderr.startswith("error: cannot serve the sandbox on 127.0.0.1:") and out.stderr.count("\n") == 1

@@ -53,6 +53,11 @@ def _check_catalog(catalog: Path | None, settings: Settings) -> None:
                            f"`snapprice sandbox catalog {folder}` writes a sample one") from None
 
 
+def _n(count: int, noun: str) -> str:
+    """``1 scheduled slot``, ``2 scheduled slots``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _print_result(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(result, default=str))
@@ -192,7 +197,7 @@ def backfill(
                       f"{r['snapshots_changed']} snapshots changed; {r['rejects']} rejects")
     if "gaps" in result:
         g = result["gaps"]
-        console.print(f"fill gaps: {g['slots']} scheduled slots, {g['skus_missing']} SKUs missed "
+        console.print(f"fill gaps: {_n(g['slots'], 'scheduled slot')}, {_n(g['skus_missing'], 'SKU')} missed "
                       f"at least one" + (f"; backfill run {g['run']}" if "run" in g else ""))
 
 

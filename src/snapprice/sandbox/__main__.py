@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from snapprice.errors import ConfigError
 from snapprice.sandbox.config import load_config
 from snapprice.sandbox.server import serve
 
@@ -24,7 +25,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--day-seconds", type=float, dest="day_seconds")
     args = vars(ap.parse_args(argv))
     host, port, path = args.pop("host"), args.pop("port"), args.pop("config")
-    serve(load_config(path, **args), host=host, port=port)
+    try:
+        serve(load_config(path, **args), host=host, port=port)
+    except ConfigError as exc:
+        ap.exit(2, f"error: {exc}\n")
 
 
 if __name__ == "__main__":

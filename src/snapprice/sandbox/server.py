@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from snapprice.errors import ConfigError
 from snapprice.sandbox import aliyun, aop1688, gateway, top
 from snapprice.sandbox.config import SandboxConfig
 from snapprice.sandbox.market import Market
@@ -151,12 +153,22 @@ def start_in_thread(config: SandboxConfig, host: str = "127.0.0.1", port: int = 
 
 
 def serve(config: SandboxConfig, host: str = "127.0.0.1", port: int = 8765) -> None:
-    """Build the world and serve it in the foreground until interrupted."""
+    """Build the world and serve it in the foreground until interrupted. The port is taken
+    first: a busy one is a ConfigError before anything says "serving"."""
     log = logging.getLogger("snapprice.sandbox")
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot serve the sandbox on {host}:{port}: {exc.strerror}; "
+                          "choose another --port") from None
     started = time.perf_counter()
     world = build_world(config)
     log.warning("sandbox world: seed %s, %d products, %d listings, built in %.1f s; serving on http://%s:%d",
                 config.seed, len(world.products), len(world.listings), time.perf_counter() - started,
                 host, port)
-    uvicorn.run(build_app(world), host=host, port=port, log_level="warning", access_log=False,
-                lifespan="off", timeout_graceful_shutdown=1)
+    server = uvicorn.Server(uvicorn.Config(build_app(world), log_level="warning", access_log=False,
+                                           lifespan="off", timeout_graceful_shutdown=1))
+    server.run(sockets=[sock])
