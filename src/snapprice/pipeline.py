@@ -8,8 +8,6 @@ repository's ``flows/`` files are the deployment entrypoints and import these.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +21,7 @@ from prefect.artifacts import (
 from prefect.cache_policies import NONE
 from sqlalchemy.engine import Engine
 
-from snapprice import run
+from snapprice import progress, run
 from snapprice.alerts.rules import alerts_markdown
 from snapprice.backfill.gaps import schedule_slots, skus_missing_slots
 from snapprice.backfill.replay import replay
@@ -32,20 +30,6 @@ from snapprice.ingest.catalog import read_catalog
 from snapprice.report.data import biggest_changes
 from snapprice.search.executor import SearchSummary, execute_searches
 from snapprice.settings import Settings, load_settings
-from snapprice.store import migrate
-from snapprice.store.database import Database, make_engine, open_database
-
-
-@contextmanager
-def _store(settings: Settings, data_dir: str | None) -> Iterator[tuple[Database, Engine]]:
-    """The configured database, migrated, and an engine on it (disposed on exit)."""
-    with open_database(settings.database, data_dir) as db:
-        migrate.upgrade(db.url)
-        engine = make_engine(db)
-        try:
-            yield db, engine
-        finally:
-            engine.dispose()
 
 
 def _worth_retrying(_task: Any, _task_run: Any, state: Any) -> bool:
@@ -76,13 +60,14 @@ def search_platforms(engine: Engine, settings: Settings, run_id: int,
                                         description=f"search progress of run {run_id}")
     last = [0.0]
 
-    def progress(done: int, total: int) -> None:
+    def advance(done: int, total: int) -> None:
+        progress.report("search", done, total)
         pct = 100.0 * done / max(total, 1)
         if pct - last[0] >= 5 or done == total:
             last[0] = pct
             update_progress_artifact(artifact_id=artifact, progress=pct)
 
-    summary = execute_searches(engine, settings, run_id, progress=progress, limiter_dsn=limiter_dsn)
+    summary = execute_searches(engine, settings, run_id, progress=advance, limiter_dsn=limiter_dsn)
     for platform, why in summary.stopped.items():
         logger.error("platform %s stopped for this run: %s", platform, why)
     logger.info("run %s searches: %s done, %s failed, %s skipped, %s snapshots", run_id,
@@ -148,13 +133,13 @@ def snapshot(
     ``platforms``: only these sections."""
     settings = load_settings(config, platforms=platforms)
     flow_run_id = str(runtime.flow_run.id) if runtime.flow_run.id else None
-    with _store(settings, data_dir) as (db, engine):
+    with run.store(settings, data_dir) as (db, engine):
         get_run_logger().info("snapprice %s on %s", "resume" if resume else f"{kind} run",
                               catalog or settings.catalog.path)
         result = run.run_snapshot(
             engine, settings, kind=kind, catalog=catalog, resume=resume, run_id=run_id,
             skus=set(skus) if skus is not None else None,
-            limiter_dsn=None if settings.search.limiter == "process" else db.url,
+            limiter_dsn=run.limiter_dsn(settings, db),
             flow_run_id=flow_run_id, steps=STEPS)
         publish(engine, result)
     return result
@@ -186,7 +171,7 @@ def backfill(since: datetime, until: datetime, replay: bool = False, fill_gaps: 
     settings = load_settings(config, require_credentials=fill_gaps)
     catalog_path = catalog or settings.catalog.path
     out: dict[str, Any] = {"since": since.isoformat(), "until": until.isoformat()}
-    with _store(settings, data_dir) as (_, engine):
+    with run.store(settings, data_dir) as (_, engine):
         if replay:
             out["replay"] = replay_window(engine, settings, since, until)
             logger.info("replay: %s", out["replay"])

@@ -23,10 +23,13 @@ from snapprice.alerts.rules import evaluate
 from snapprice.alerts.webhook import notify
 from snapprice.dedupe.stage import ImageLimits, dedupe_catalog
 from snapprice.errors import SnappriceError
+from snapprice.progress import counter as progress_counter
+from snapprice.progress import report as report_progress
 from snapprice.redact import scrub
 from snapprice.search.executor import SearchSummary, execute_searches
 from snapprice.settings import Settings
-from snapprice.store import runs
+from snapprice.store import migrate, runs
+from snapprice.store.database import Database, make_engine, open_database
 from snapprice.store.groups import GroupRow, store_groups, upsert_catalog_items
 from snapprice.store.hash_cache import PgHashCache
 from snapprice.store.loader import ensure_partitions, record_rejects
@@ -44,6 +47,24 @@ class IngestSummary:
     hashed: int  # images hashed in this run (the others came from the cache)
     tasks: int  # search tasks planned
     resumed: bool = False
+
+
+@contextmanager
+def store(settings: Settings, data_dir: str | Path | None = None) -> Iterator[tuple[Database, Engine]]:
+    """The configured database (or the embedded one in ``data_dir``), migrated, and an engine
+    on it, disposed on exit: where every run starts."""
+    with open_database(settings.database, Path(data_dir) if data_dir else None) as db:
+        migrate.upgrade(db.url)
+        engine = make_engine(db)
+        try:
+            yield db, engine
+        finally:
+            engine.dispose()
+
+
+def limiter_dsn(settings: Settings, db: Database) -> str | None:
+    """The database the QPS budget is kept in, unless ``search.limiter = "process"``."""
+    return None if settings.search.limiter == "process" else db.url
 
 
 def start_run(engine: Engine, settings: Settings, *, kind: str, catalog: str,
@@ -98,7 +119,7 @@ def ingest(engine: Engine, settings: Settings, run_id: int, catalog: str | Path,
         catalog, PgHashCache(engine), threshold=d.threshold, workers=d.workers,
         limits=ImageLimits(max_bytes=d.max_image_bytes, max_pixels=d.max_pixels,
                            timeout=d.fetch_timeout),
-        progress=progress,
+        progress=progress or progress_counter(),
     )
     frame = result.frame
     if skus is not None:
@@ -147,7 +168,8 @@ def close_run(engine: Engine, run_id: int, *, error: str | None = None) -> dict[
 
 def search(engine: Engine, settings: Settings, run_id: int, limiter_dsn: str | None = None) -> SearchSummary:
     """Every open search task of the run (see ``snapprice.search.executor``)."""
-    return execute_searches(engine, settings, run_id, limiter_dsn=limiter_dsn)
+    return execute_searches(engine, settings, run_id, limiter_dsn=limiter_dsn,
+                            progress=lambda done, total: report_progress("search", done, total))
 
 
 def raise_alerts(engine: Engine, settings: Settings, run_id: int,

@@ -97,3 +97,16 @@ def test_a_malformed_database_url_leaks_no_piece_of_its_password(url):
     for piece in ("pass word", "pa ss", "W0rd", "Sec"):
         assert piece not in text, text
     assert "Traceback" not in text
+
+
+def test_a_prefect_server_is_found_in_the_environment_or_the_active_profile(tmp_path):
+    from snapprice.cli.jobs import prefect_server_configured
+
+    home = tmp_path / "prefect"
+    assert not prefect_server_configured({"PREFECT_HOME": str(home)})
+    assert prefect_server_configured({"PREFECT_HOME": str(home), "PREFECT_API_URL": "http://127.0.0.1:4200/api"})
+    home.mkdir()
+    (home / "profiles.toml").write_text('active = "work"\n[profiles.local]\n'
+                                        '[profiles.work]\nPREFECT_API_URL = "http://prefect:4200/api"\n')
+    assert prefect_server_configured({"PREFECT_HOME": str(home)})
+    assert not prefect_server_configured({"PREFECT_HOME": str(home), "PREFECT_PROFILE": "local"})

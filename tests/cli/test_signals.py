@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_stopped_run_leaves_no_process_behind(clean_db, database_url, tmp_path, sig):
-    """`snapprice run` starts Prefect's temporary API server (uvicorn); SIGTERM used to kill
+    """`snapprice run --prefect` starts Prefect's temporary API server (uvicorn); SIGTERM used to kill
     the command and leave that server running with parent 1."""
     setup = make_setup(tmp_path, database_url, platforms=("taobao", "jd"), items=24, qps=4, concurrency=2)
     env = {**os.environ, **CREDS, "SNAPPRICE_CONFIG": str(setup.config),
@@ -26,7 +26,7 @@ def test_a_stopped_run_leaves_no_process_behind(clean_db, database_url, tmp_path
     env.pop("PREFECT_API_URL", None)
     env.pop("DATABASE_URL", None)
     out = (tmp_path / "out.txt").open("w")  # not a pipe: an orphan holding it would hang the test
-    proc = subprocess.Popen([sys.executable, "-m", "snapprice", "run"], env=env, stdout=out,
+    proc = subprocess.Popen([sys.executable, "-m", "snapprice", "run", "--prefect"], env=env, stdout=out,
                             stderr=subprocess.STDOUT, start_new_session=True)
     started: list[psutil.Process] = []
     try:

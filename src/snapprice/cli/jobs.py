@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
 import sys
+import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
@@ -17,17 +19,59 @@ from rich.console import Console
 
 from snapprice.cli import logs
 from snapprice.cli.context import data_dir_from, settings_from
+from snapprice.cli.display import run_progress
 from snapprice.errors import CatalogError, SnappriceError
 from snapprice.ingest.catalog import check_catalog_path
-from snapprice.settings import ScheduleSettings, Settings
+from snapprice.settings import ScheduleSettings, Settings, load_settings
 
 console = Console(soft_wrap=True)
+err_console = Console(stderr=True)
 
 TRY_SQL = (
     "SELECT sku, platform, effective_price, left(title, 30) AS title FROM sku_best_price ORDER BY sku",
     "SELECT platform, item_id, prev_price, price, change_pct FROM price_change ORDER BY captured_at DESC",
     "SELECT run_id, kind, status, n_groups, n_searches, n_snapshots FROM run ORDER BY run_id DESC",
 )
+
+
+def prefect_server_configured(environ: dict[str, str] | None = None) -> bool:
+    """Whether Prefect has a server to talk to (PREFECT_API_URL in the environment or the
+    active profile), read without importing Prefect (3 s)."""
+    env = dict(os.environ if environ is None else environ)
+    if env.get("PREFECT_API_URL"):
+        return True
+    home = Path(env.get("PREFECT_HOME") or Path.home() / ".prefect")
+    try:
+        profiles = tomllib.loads((home / "profiles.toml").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return False
+    active = env.get("PREFECT_PROFILE") or profiles.get("active", "")
+    return bool(profiles.get("profiles", {}).get(active, {}).get("PREFECT_API_URL"))
+
+
+PREFECT_OPTION = typer.Option(
+    "--prefect/--no-prefect",
+    help="Run it as a Prefect flow run (default: when a Prefect server is configured; without "
+         "one, in this process: Prefect's temporary server takes 5-15 s to start).")
+
+
+def _snapshot(ctx: typer.Context, settings: Settings, use_prefect: bool | None, **params: Any) -> dict[str, Any]:
+    """One snapshot run: a Prefect flow run, or ``run.run_snapshot`` in this process (the
+    same lifecycle, the same steps minus Prefect's retries and artifacts)."""
+    if use_prefect if use_prefect is not None else prefect_server_configured():
+        obj = ctx.find_root().obj or {}
+        params.setdefault("config", str(obj["config"]) if obj.get("config") else None)
+        params.setdefault("data_dir", str(data_dir_from(ctx)) if data_dir_from(ctx) else None)
+        return _pipeline().snapshot(**params)
+    from snapprice import run
+
+    params.pop("config", None)
+    data_dir = params.pop("data_dir", None) or data_dir_from(ctx)
+    params.pop("platforms", None)  # already chosen in ``settings``
+    steps = run.Steps(alerts=functools.partial(run.raise_alerts, environ=os.environ))
+    with run.store(settings, data_dir) as (db, engine):
+        return run.run_snapshot(engine, settings, limiter_dsn=run.limiter_dsn(settings, db), steps=steps,
+                                **params)
 
 
 def _pipeline() -> ModuleType:
@@ -51,6 +95,11 @@ def _check_catalog(catalog: Path | None, settings: Settings) -> None:
         folder = Path(settings.catalog.path).parent
         raise CatalogError(f"{exc} (the [catalog] path of {settings.source}); for the local sandbox, "
                            f"`snapprice sandbox catalog {folder}` writes a sample one") from None
+
+
+def _budget(settings: Settings) -> float:
+    """Searches a second the enabled platforms allow together."""
+    return sum(p.qps for p in settings.enabled_platforms().values())
 
 
 def _n(count: int, noun: str) -> str:
@@ -87,19 +136,19 @@ def run(
         "--platform", "-p", help="Only this [platforms.NAME] section (repeat for several); "
                                  "only its credentials are needed.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable result.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+    use_prefect: Annotated[bool | None, PREFECT_OPTION] = None,
 ) -> None:
-    """One snapshot run now (a Prefect flow run); `--resume [RUN_ID]` finishes a killed one."""
+    """One snapshot run now; `--resume [RUN_ID]` finishes a killed one."""
     if run_id is not None and not resume:
         raise SnappriceError("a RUN_ID is only accepted with --resume")
     platforms = list(platform) if platform else None
     settings = settings_from(ctx, will_search=True, platforms=platforms)  # fail fast, before Prefect
     if not resume:
         _check_catalog(catalog, settings)
-    obj = ctx.find_root().obj or {}
-    result = _pipeline().snapshot(kind=kind, catalog=str(catalog) if catalog else None, resume=resume,
-                                  run_id=run_id, config=str(obj["config"]) if obj.get("config") else None,
-                                  data_dir=str(data_dir_from(ctx)) if data_dir_from(ctx) else None,
-                                  platforms=platforms)
+    with run_progress(err_console, qps=_budget(settings), quiet=quiet):
+        result = _snapshot(ctx, settings, use_prefect, kind=kind, catalog=str(catalog) if catalog else None,
+                           resume=resume, run_id=run_id, platforms=platforms)
     _print_result(result, as_json)
     if result["status"] == "failed":
         raise typer.Exit(1)
@@ -119,6 +168,8 @@ def demo(
     ctx: typer.Context,
     products: Annotated[int, typer.Option(min=1, help="Products in the sandbox world.")] = 120,
     items: Annotated[int, typer.Option(min=1, help="Rows of the generated sample catalog.")] = 60,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+    use_prefect: Annotated[bool | None, PREFECT_OPTION] = None,
 ) -> None:
     """Everything on embedded defaults: embedded PostgreSQL, the sandbox, a sample catalog.
 
@@ -140,7 +191,10 @@ def demo(
         for name, value in demo_ws.DEMO_ENV.items():
             os.environ.setdefault(name, value)
         console.print(f"marketplace sandbox on {ws.sandbox.base_url}; catalog {ws.catalog}")
-        result = _pipeline().snapshot(kind="demo", config=str(ws.config), data_dir=str(data_dir))
+        settings = load_settings(ws.config)
+        with run_progress(err_console, qps=_budget(settings), quiet=quiet):
+            result = _snapshot(ctx, settings, use_prefect, kind="demo", config=str(ws.config),
+                               data_dir=str(data_dir))
     finally:
         ws.sandbox.stop()
     _print_result(result, False)
