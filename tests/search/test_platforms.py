@@ -35,6 +35,8 @@ from snapprice.search.platforms import (
     build_searchers,
     canonical_string,
     make_http_client,
+    parse_aliyun_body,
+    parse_aop_body,
     parse_gateway_body,
     parse_top_body,
     search_pages,
@@ -162,6 +164,23 @@ def test_parse_gateway_no_result_and_lenient_shapes():
     assert {i.price_unit for i in pdd} == {"yuan"}  # gateway prices are yuan, PDD included
     skipped, _, _ = parse_gateway_body("jd", gw_body(items=["junk", {"num_iid": "1"}]))
     assert [i.item_id for i in skipped] == ["1"]
+
+
+@pytest.mark.parametrize("parse", [
+    lambda raw: parse_gateway_body("jd", gw_body(items=[raw]))[0],
+    lambda raw: parse_top_body("t", {"item_search_img_response": {"items": {"item": [raw]}}})[0],
+    lambda raw: parse_aliyun_body("t", {"Data": {"Auctions": [{"Result": {
+        "ItemId": raw.get("num_iid"), "Title": raw.get("title"), "ShopTitle": raw.get("shop")}}]}})[0],
+    lambda raw: parse_aop_body("t", {"result": {"result": {"data": [{
+        "offerId": raw.get("num_iid"), "subject": raw.get("title"),
+        "companyName": raw.get("shop")}]}}})[0],
+])
+def test_parsers_keep_values_that_are_not_text_as_they_came(parse):
+    """A list or object is handed to normalize as it is (which rejects it), not as its repr."""
+    [item] = parse({"num_iid": ["x"], "title": {"a": 1}, "shop": ["s"], "price": "1.00"})
+    assert (item.item_id, item.title, item.shop) == (["x"], {"a": 1}, ["s"])
+    [item] = parse({"num_iid": 740463295406, "title": "t", "shop": "s", "price": "1.00"})
+    assert item.item_id == "740463295406"
 
 
 @pytest.mark.parametrize(("code", "cls"), [

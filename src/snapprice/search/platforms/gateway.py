@@ -16,7 +16,7 @@ from snapprice.errors import (
     TransientError,
 )
 from snapprice.models import QueryImage, SearchItem, SearchPage
-from snapprice.search.platforms.base import as_int, ban_seconds, require_credentials
+from snapprice.search.platforms.base import as_id, as_int, ban_seconds, require_credentials
 from snapprice.search.platforms.gate import Gate
 from snapprice.search.platforms.http import fetch_json, install_log_redaction, redact, request_record
 from snapprice.settings import PlatformSettings
@@ -57,9 +57,8 @@ def _raise_for_code(platform: str, body: dict[str, Any], code: str) -> None:
 def _item(raw: Any, price_unit: str, rank: int) -> SearchItem | None:
     if not isinstance(raw, dict):
         return None
-    item_id = raw.get("num_iid", raw.get("item_id"))
     return SearchItem(
-        item_id="" if item_id is None else str(item_id),
+        item_id=as_id(raw.get("num_iid", raw.get("item_id"))),
         title=raw.get("title"),
         pic_url=raw.get("pic_url"),
         price=raw.get("price"),
@@ -67,7 +66,7 @@ def _item(raw: Any, price_unit: str, rank: int) -> SearchItem | None:
         original_price=raw.get("orginal_price", raw.get("original_price")),
         sales=raw.get("sales"),
         shop=raw.get("seller_nick") or raw.get("shop") or raw.get("nick") or raw.get("seller"),
-        shop_id=None if raw.get("seller_id") is None else str(raw.get("seller_id")),
+        shop_id=as_id(raw.get("seller_id")),
         detail_url=raw.get("detail_url"),
         area=raw.get("area"),
         price_unit=price_unit,
