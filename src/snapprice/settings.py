@@ -99,7 +99,8 @@ class PlatformSettings(_Section):
     page_size: int = Field(20, ge=1, le=200)
     cat: str = ""
     sort: str = ""
-    timeout: float = Field(10.0, gt=0, le=600)
+    timeout: float = Field(10.0, gt=0, le=600)  # seconds for a whole call: connect, headers, body
+    max_body_bytes: int = Field(8_000_000, gt=0)  # a larger answer is refused (RequestRejected)
     currency: str = Field("CNY", pattern=r"^[A-Z]{3}$")
     credentials: dict[str, str] = Field(default_factory=dict)  # field -> ENV VAR NAME
     options: dict[str, Any] = Field(default_factory=dict)  # protocol-specific knobs

@@ -325,6 +325,15 @@ async def test_gateway_client_with_url_skips_upload():
     assert (page.items, page.has_more, page.total) == ([], False, 0)
 
 
+@pytest.mark.parametrize(("api_info", "quota"), [
+    ("today:8 max:110", "today:8 max:110"), ({"today": 8}, None), (["x"], None), (7, None)])
+async def test_gateway_quota_is_text_or_nothing(api_info, quota):
+    async with mock(lambda r: httpx.Response(200, json=gw_body(api_info=api_info))) as http:
+        page = await GatewayClient("jd", gw_settings(), {"key": KEY, "secret": SECRET},
+                                   http).search(IMG_URL, 1)
+    assert page.quota == quota and page.body["api_info"] == api_info  # the body keeps it
+
+
 async def test_top_client_signs_query_and_keeps_file_unsigned():
     got = {}
 

@@ -26,8 +26,10 @@ from snapprice.errors import (
     TransientError,
 )
 from snapprice.ingest.images import MAX_REDIRECTS, is_url, load_image
-from snapprice.models import ListingSnapshot, QueryImage, SearchTask
+from snapprice.models import ListingSnapshot, QueryImage, SearchPage, SearchTask
 from snapprice.normalize import normalize_page
+from snapprice.normalize import storable as storable_text
+from snapprice.search.platforms.jsonbody import storable
 from snapprice.search.platforms.registry import build_searchers, close_searchers, make_http_client
 from snapprice.search.platforms.searcher import PlatformSearcher
 from snapprice.search.verify import score_snapshots
@@ -92,6 +94,14 @@ class _Images:
             self._cache.pop(gid, None)
 
 
+def _storable_page(page: SearchPage) -> SearchPage:
+    """The page as the archive can keep it: jsonb refuses NUL and lone surrogates, and a
+    non-finite number; ``quota`` is a text column."""
+    quota = page.quota if isinstance(page.quota, str) else None
+    return dataclasses.replace(page, body=storable(page.body), request=storable(page.request),
+                               quota=None if quota is None else storable_text(quota))
+
+
 class _Executor:
     def __init__(self, engine: Engine, settings: Settings, run_id: int,
                  searchers: dict[str, PlatformSearcher], progress: Progress | None,
@@ -146,7 +156,8 @@ class _Executor:
         return await loop.run_in_executor(self.writers, functools.partial(self._write, fn, *args, **kwargs))
 
     async def _end(self, task: SearchTask, status: str, why: str) -> None:
-        await self._db(runs.end_task, task, status, why)
+        # A marketplace's error text may hold NUL or lone surrogates: last_error is text.
+        await self._db(runs.end_task, task, status, storable_text(why))
         if status == "failed":
             self.summary.failed += 1
         else:
@@ -184,7 +195,7 @@ class _Executor:
             snaps, weak = await self._verify(snaps, image)
         skus = images.groups[task.group_id].skus
         result = await self._db(
-            runs.complete_task, task, page, snaps, rejects, skus=skus, weak=weak,
+            runs.complete_task, task, _storable_page(page), snaps, rejects, skus=skus, weak=weak,
             marketplace=marketplace, protocol=plat.protocol, requested_at=requested_at,
             received_at=received_at, max_pages=plat.pages)
         self.summary.done += 1

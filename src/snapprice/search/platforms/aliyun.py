@@ -185,7 +185,8 @@ class AliyunImageSearchClient:
         form = self.signed_form(business)  # after the gate: timestamp and nonce are fresh
         secrets = (self._secret, self._key_id, form["Signature"])
         status, raw = await fetch_any_status(self._http, self.name, url, form=form,
-                                             timeout=s.timeout, secrets=secrets)
+                                             timeout=s.timeout, secrets=secrets,
+                                             max_bytes=s.max_body_bytes)
         body = redact(raw, secrets)
         items, has_more, total = parse_aliyun_body(self.name, body, page=page, page_size=num,
                                                    status=status)

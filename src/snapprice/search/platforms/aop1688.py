@@ -188,7 +188,8 @@ class Aop1688Client:
         form = self.signed_form(api, business)  # after the gate: the timestamp is fresh
         secrets = (self._secret, self._token, form["_aop_signature"])
         status, raw = await fetch_any_status(self._http, self.name, url, form=form,
-                                             timeout=self.settings.timeout, secrets=secrets)
+                                             timeout=self.settings.timeout, secrets=secrets,
+                                             max_bytes=self.settings.max_body_bytes)
         body = redact(raw, secrets)
         if status >= 400 or (isinstance(body, dict) and body.get("error_code")):
             _raise_gw_error(self.name, body or {}, status)

@@ -183,7 +183,8 @@ class GatewayClient:
             self._http, self.platform, "POST", self._url("upload_img"),
             params={"key": self._key, "secret": self._secret},
             data={"imgcode": base64.b64encode(image.data).decode("ascii")},
-            timeout=self.settings.timeout, secrets=self._secrets)
+            timeout=self.settings.timeout, secrets=self._secrets,
+            max_bytes=self.settings.max_body_bytes)
         imgid = parse_upload_body(self.platform, redact(body, self._secrets))
         self._imgids[image.digest] = imgid
         return imgid
@@ -197,14 +198,17 @@ class GatewayClient:
         url = self._url("item_search_img")
         await self.gate.admit()
         status, raw = await fetch_json(self._http, self.platform, "GET", url, params=params,
-                                       timeout=s.timeout, secrets=self._secrets)
+                                       timeout=s.timeout, secrets=self._secrets,
+                                       max_bytes=s.max_body_bytes)
         body = redact(raw, self._secrets)
         items, has_more, total = parse_gateway_body(
             self.platform, body, page=page, page_size=s.page_size,
             price_unit=s.options.get("price_unit"))
         cache = body.get("cache")
+        quota = body.get("api_info")
         return SearchPage(
             platform=self.platform, page=page, items=items, has_more=has_more, total=total,
-            cached=cache in (1, "1", True, "yes"), quota=body.get("api_info"),
+            cached=cache in (1, "1", True, "yes"),
+            quota=quota if isinstance(quota, str) else None,  # the body keeps any other shape
             request=request_record("GET", url, params, None, self._secrets),
             body=body, http_status=status)

@@ -193,7 +193,7 @@ class TopClient:
             files=None if files is None else {
                 k: (f"{img.digest[:16] or 'image'}.jpg", img.data, img.mime)
                 for k, img in files.items()},
-            timeout=s.timeout, secrets=secrets)
+            timeout=s.timeout, secrets=secrets, max_bytes=s.max_body_bytes)
         body = redact(raw, secrets)
         items, has_more, total = parse_top_body(self.name, body, method=self.method,
                                                 page=page, page_size=s.page_size)
