@@ -57,6 +57,9 @@ class SearchSettings(_Section):
     limiter: Literal["process", "postgres"] = "process"
     match_min_score: float = Field(0.0, ge=0, le=1)
     verify_matches: bool = False
+    # Calls of one platform refused in a row with the same code (none succeeding between)
+    # that stop it for the run; 0: never.
+    stop_after_same_errors: int = Field(5, ge=0, le=10_000)
 
 
 class ScheduleSettings(_Section):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -42,6 +43,7 @@ from snapprice.search.platforms import (
     search_pages,
     top_sign,
 )
+from snapprice.search.platforms.gate import on_admit
 from snapprice.search.platforms.top import china_timestamp, response_key
 from snapprice.settings import PlatformSettings, Settings
 
@@ -475,6 +477,74 @@ async def test_rejected_is_not_retried_and_platform_goes_on():
         await s.search(IMG, 1)
     assert c.calls == 1 and s.stopped is None
     assert (await s.search(IMG, 1)).page == 1
+
+
+async def test_the_same_refusal_on_every_call_stops_the_platform(caplog):
+    top40 = RequestRejected("p", "TOP error 40 Missing Required Arguments [isv.missing-parameter:image]",
+                            code="40", sub_code="isv.missing-parameter:image")
+    s, c = searcher([top40], stop_after=5)
+    with caplog.at_level(logging.ERROR):
+        for _ in range(4):
+            with pytest.raises(RequestRejected):
+                await s.search(IMG, 1)
+        with pytest.raises(PlatformFatal) as info:
+            await s.search(IMG, 1)
+        for _ in range(35):  # the rest of the run's tasks: refused without a request
+            with pytest.raises(PlatformFatal):
+                await s.search(IMG, 1)
+    assert c.calls == 5 and s.stopped is not None
+    text = str(info.value)
+    assert "5 calls in a row refused with code 40 [isv.missing-parameter:image]" in text
+    assert "options.image_param" in text and info.value.code == "40"
+    assert len([r for r in caplog.records if "platform stopped" in r.message]) == 1
+
+
+@pytest.mark.parametrize(("script", "calls", "stopped"), [
+    # a success between resets the count
+    ([RequestRejected("p", "x", code="4003")] * 4 + [ok_page()] + [RequestRejected("p", "x", code="4003")] * 4,
+     9, False),
+    # different codes are different refusals
+    ([RequestRejected("p", "x", code="4003"), RequestRejected("p", "x", code="4014")] * 4, 8, False),
+    # a transient failure between neither counts nor resets
+    ([RequestRejected("p", "bad picture", code="4003")] * 3 + [TransientError("p", "5xx")] * 4
+     + [RequestRejected("p", "another picture", code="4003")] * 2, 9, True),
+    # without a code the text is the refusal
+    ([RequestRejected("p", "GET /x: HTTP 400")] * 5, 5, True),
+])
+async def test_which_refusals_count_as_the_same(script, calls, stopped):
+    s, c = searcher([*script, ok_page()], stop_after=5, max_attempts=1)
+    for _ in range(len(script)):
+        with contextlib.suppress(RequestRejected, TransientError, PlatformFatal):
+            await s.search(IMG, 1)
+    assert c.calls == calls and (s.stopped is not None) is stopped
+
+
+async def test_stop_after_zero_never_stops():
+    s, c = searcher([RequestRejected("p", "x", code="41")], stop_after=0)
+    for _ in range(20):
+        with pytest.raises(RequestRejected):
+            await s.search(IMG, 1)
+    assert c.calls == 20 and s.stopped is None
+
+
+async def test_on_admit_sees_only_requests_really_sent():
+    """The executor counts a task's attempts through on_admit: retries and uploads count,
+    a call refused by a stopped platform or a ban does not."""
+    s, c = searcher([TransientError("p", "5xx"), ok_page()])
+    sent: list[str] = []
+
+    async def hook():
+        sent.append("sent")
+
+    with on_admit(hook):
+        await s.search(IMG, 1)
+    assert sent == ["sent", "sent"] and c.calls == 2
+    await s.search(IMG, 1)  # outside the block: not reported
+    assert len(sent) == 2
+    s.gate.stop(PlatformFatal("p", "Invalid signature"))
+    with on_admit(hook), pytest.raises(PlatformFatal):
+        await s.search(IMG, 1)
+    assert len(sent) == 2
 
 
 async def test_fatal_stops_platform_with_one_message(caplog):

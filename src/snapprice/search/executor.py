@@ -29,6 +29,7 @@ from snapprice.ingest.images import MAX_REDIRECTS, is_url, load_image
 from snapprice.models import ListingSnapshot, QueryImage, SearchPage, SearchTask
 from snapprice.normalize import normalize_page
 from snapprice.normalize import storable as storable_text
+from snapprice.search.platforms.gate import on_admit
 from snapprice.search.platforms.jsonbody import storable
 from snapprice.search.platforms.registry import build_searchers, close_searchers, make_http_client
 from snapprice.search.platforms.searcher import PlatformSearcher
@@ -176,10 +177,13 @@ class _Executor:
         except ImageRejected as exc:
             await self._end(task, "failed", f"query image unusable: {exc}")
             return
-        await self._db(runs.mark_attempt, task)
+        async def attempted() -> None:  # a request of this task is about to be sent
+            await self._db(runs.mark_attempt, task)
+
         requested_at = datetime.now(UTC)
         try:
-            page = await searcher.search(image, task.page)
+            with on_admit(attempted):
+                page = await searcher.search(image, task.page)
         except PlatformFatal as exc:
             self.summary.stopped.setdefault(task.platform, str(exc))
             await self._end(task, "skipped", f"platform stopped: {exc}")
