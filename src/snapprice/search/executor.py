@@ -25,7 +25,8 @@ from snapprice.errors import (
     RequestRejected,
     TransientError,
 )
-from snapprice.ingest.images import MAX_REDIRECTS, is_url, load_image
+from snapprice.ingest.fetch import image_client, is_url
+from snapprice.ingest.images import load_image
 from snapprice.models import ListingSnapshot, QueryImage, SearchPage, SearchTask
 from snapprice.normalize import normalize_page
 from snapprice.normalize import storable as storable_text
@@ -66,7 +67,7 @@ class _Images:
         self.settings = settings
         self._cache: dict[int, asyncio.Future[QueryImage]] = {}
         self._uses: dict[int, int] = {}  # group -> its tasks queued or under way
-        self.http = httpx.Client(timeout=settings.dedupe.fetch_timeout, max_redirects=MAX_REDIRECTS)
+        self.http = image_client()
 
     def _load(self, gid: int) -> QueryImage:
         info = self.groups[gid]
