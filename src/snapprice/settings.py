@@ -60,6 +60,10 @@ class SearchSettings(_Section):
     # Calls of one platform refused in a row with the same code (none succeeding between)
     # that stop it for the run; 0: never.
     stop_after_same_errors: int = Field(5, ge=0, le=10_000)
+    # Bounds of each result picture fetched when verify_matches is on (search/verify.py).
+    picture_max_bytes: int = Field(5_000_000, gt=0)
+    picture_max_pixels: int = Field(16_000_000, gt=0)
+    picture_timeout: float = Field(5.0, gt=0, le=300)  # seconds for a whole fetch
 
 
 class ScheduleSettings(_Section):

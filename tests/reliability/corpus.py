@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import struct
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -45,6 +47,20 @@ def animated_gif() -> bytes:
 
 def pixel_bomb() -> bytes:
     return _png(Image.new("1", (10_000, 10_000)))  # 10^8 pixels in a few kB
+
+
+def huge_png(side: int, *, rgb: bool = True) -> bytes:
+    """A valid side × side PNG of one colour, written row by row: a few hundred kB that
+    decode to side² × 3 bytes (243 MB at 9000), made without holding them."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    comp = zlib.compressobj(9)
+    row = b"\x00" + bytes(side * (3 if rgb else 1))  # filter byte, then the pixels
+    idat = b"".join([comp.compress(row) for _ in range(side)] + [comp.flush()])
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 2 if rgb else 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 def corrupt_jpeg() -> bytes:

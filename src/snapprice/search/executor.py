@@ -25,7 +25,7 @@ from snapprice.errors import (
     RequestRejected,
     TransientError,
 )
-from snapprice.ingest.fetch import image_client, is_url
+from snapprice.ingest.fetch import AddressGuard, image_client, is_url, origin, picture_client
 from snapprice.ingest.images import load_image
 from snapprice.models import ListingSnapshot, QueryImage, SearchPage, SearchTask
 from snapprice.normalize import normalize_page
@@ -34,7 +34,7 @@ from snapprice.search.platforms.gate import on_admit
 from snapprice.search.platforms.jsonbody import storable
 from snapprice.search.platforms.registry import build_searchers, close_searchers, make_http_client
 from snapprice.search.platforms.searcher import PlatformSearcher
-from snapprice.search.verify import score_snapshots
+from snapprice.search.verify import PictureLimits, PictureScorer
 from snapprice.settings import Settings
 from snapprice.store import runs
 from snapprice.store.database import redact_url
@@ -96,6 +96,16 @@ class _Images:
             self._cache.pop(gid, None)
 
 
+def _picture_scorer(settings: Settings) -> PictureScorer:
+    """Result pictures come from the marketplace: fetched within the search.picture_* bounds,
+    from public addresses only, or from a configured platform's own host and port (the
+    sandbox serves its pictures on loopback; an operator configured it)."""
+    s = settings.search
+    guard = AddressGuard(origin(p.base_url) for p in settings.enabled_platforms().values())
+    return PictureScorer(picture_client(guard),
+                         PictureLimits(s.picture_max_bytes, s.picture_max_pixels, s.picture_timeout))
+
+
 def _storable_page(page: SearchPage) -> SearchPage:
     """The page as the archive can keep it: jsonb refuses NUL and lone surrogates, and a
     non-finite number; ``quota`` is a text column."""
@@ -120,7 +130,7 @@ class _Executor:
         self.finished = 0
         self.writers = ThreadPoolExecutor(WRITER_THREADS, thread_name_prefix="snapprice-db")
         self._query_hashes: dict[str, int] = {}
-        self._pictures: httpx.AsyncClient | None = None
+        self._pictures: PictureScorer | None = None
 
     def _tick(self) -> None:
         self.finished += 1
@@ -218,9 +228,8 @@ class _Executor:
         if image.digest not in self._query_hashes:
             self._query_hashes[image.digest] = await asyncio.to_thread(phash_bytes, image.data)
         if self._pictures is None:
-            self._pictures = httpx.AsyncClient(timeout=self.settings.dedupe.fetch_timeout,
-                                               limits=httpx.Limits(max_connections=16))
-        scored = await score_snapshots(snaps, self._query_hashes[image.digest], self._pictures)
+            self._pictures = _picture_scorer(self.settings)
+        scored = await self._pictures.score(snaps, self._query_hashes[image.digest])
         floor = self.settings.search.match_min_score
         strong = [s for s in scored if s.score is None or s.score >= floor]
         return strong, [s for s in scored if s.score is not None and s.score < floor]
