@@ -40,6 +40,8 @@ class DatabaseSettings(_Section):
 
 class CatalogSettings(_Section):
     path: str = "config/sample_catalog.csv"
+    # Image paths may leave the catalog's folder (absolute paths, `..`, symlinks out).
+    allow_outside: bool = False
 
 
 class DedupeSettings(_Section):
