@@ -185,6 +185,50 @@ def test_normalize_item_keeps_bool_sales_out_and_int_ids():
     assert row.sales_lower_bound is None and row.sales_text is None
 
 
+@pytest.mark.parametrize(
+    ("kw", "reason", "source"),
+    [
+        # Values a hostile or broken marketplace sends: a reject each, never a repr in a table.
+        ({"title": ["list"]}, "not_text", "jd:740463295406"),
+        ({"title": {"x": 1}}, "not_text", "jd:740463295406"),
+        ({"title": True}, "not_text", "jd:740463295406"),
+        ({"shop": ["a", "b"]}, "not_text", "jd:740463295406"),
+        ({"shop": 1.5}, "not_text", "jd:740463295406"),
+        ({"item_id": ["list"]}, "not_text", "jd:"),
+        ({"item_id": {"x": 1}}, "not_text", "jd:"),
+        ({"item_id": 7.0}, "not_text", "jd:"),
+        ({"sales": ["list"]}, "not_text", "jd:740463295406"),
+        ({"sales": {"x": 1}}, "not_text", "jd:740463295406"),
+        ({"detail_url": ["//a"]}, "not_text", "jd:740463295406"),
+        ({"title": "围巾\x00"}, "bad_text", "jd:740463295406"),
+        ({"title": "bad \ud800 half"}, "bad_text", "jd:740463295406"),
+        ({"shop": "\udfff"}, "bad_text", "jd:740463295406"),
+        ({"sales": "1万\x00"}, "bad_text", "jd:740463295406"),
+        ({"pic_url": "//img\x00/a.jpg"}, "bad_text", "jd:740463295406"),
+        ({"item_id": "74\x0046"}, "bad_text", "jd:74\ufffd46"),
+        ({"price": "NaN"}, "unusable_price", "jd:740463295406"),
+        ({"price": "-Infinity"}, "unusable_price", "jd:740463295406"),
+        ({"price": "1e309"}, "unusable_price", "jd:740463295406"),
+        ({"price": float("inf")}, "unusable_price", "jd:740463295406"),
+        ({"price": ["39.00"]}, "unusable_price", "jd:740463295406"),
+    ],
+)
+def test_hostile_values_are_rejects_with_storable_text(kw, reason, source):
+    got = normalize_item("jd", _item(**kw))
+    assert isinstance(got, Reject), got
+    assert (got.reason, got.source) == (reason, source)
+    for text in (got.source, got.detail):  # PostgreSQL stores them as they are
+        assert "\x00" not in text and not any(0xD800 <= ord(c) <= 0xDFFF for c in text)
+    assert "rank 3" in got.detail or reason == "unusable_price"
+
+
+def test_text_checks_accept_what_postgres_stores():
+    row = normalize_item("jd", _item(title="😀 emoji \ufffd ok", shop=12345, sales=3.0))
+    assert isinstance(row, ListingSnapshot)
+    assert (row.title, row.shop, row.sales_text) == ("😀 emoji \ufffd ok", "12345", "3.0")
+    assert normalize.unstorable("😀") is None and normalize.storable("\x00\ud800") == "\ufffd\ufffd"
+
+
 def test_module_docstring_examples_run():
     assert doctest.testmod(normalize).failed == 0
 

@@ -19,19 +19,23 @@ class QueryImage:
 
 @dataclass(frozen=True, slots=True)
 class SearchItem:
-    """One result of an image search, as the platform gave it (values not yet normalized)."""
+    """One result of an image search, as the platform gave it (values not yet normalized).
 
-    item_id: str
-    title: str | None
-    pic_url: str | None
+    Values keep the JSON types the platform sent (ids as text when they were a string or
+    an integer): a title that came as a list stays a list, and ``normalize`` rejects it.
+    """
+
+    item_id: Any
+    title: Any
+    pic_url: Any
     price: Any
     promo_price: Any = None
     original_price: Any = None
     sales: Any = None
-    shop: str | None = None
-    shop_id: str | None = None
-    detail_url: str | None = None
-    area: str | None = None
+    shop: Any = None
+    shop_id: Any = None
+    detail_url: Any = None
+    area: Any = None
     currency: str = "CNY"
     price_unit: str = "yuan"  # "fen" for platforms that send prices in cents (Pinduoduo)
     rank: int = 0  # 1-based position over all pages of one search

@@ -36,6 +36,7 @@ _PRICE_RE = re.compile(
 _SALES_RE = re.compile(r"(\d+(?:\.\d+)?)([万wW千kK亿])?")
 # "近30天", "30日": a period, not a count; dropped before the count is looked for.
 _PERIOD_RE = re.compile(r"(?:近|最近)?\d+(?:天|日|小时)")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _SALES_UNIT = {"万": 10_000, "w": 10_000, "W": 10_000, "千": 1_000, "k": 1_000, "K": 1_000,
                "亿": 100_000_000}
 
@@ -116,62 +117,152 @@ def parse_sales(value: Any) -> int | None:
     return n if 0 <= n <= MAX_SALES else None
 
 
-def _absolute_url(url: Any) -> str | None:
+def _absolute_url(url: str | None) -> str | None:
     """Protocol-relative "//img…" → "https://img…"; blanks → None."""
-    if not isinstance(url, str) or not url.strip():
+    if url is None or not url.strip():
         return None
     url = url.strip()
     return "https:" + url if url.startswith("//") else url
 
 
-def _clean(text: Any) -> str | None:
+def _clean(text: str | None) -> str | None:
     if text is None:
         return None
-    s = str(text).strip()
-    return s or None
+    return text.strip() or None
+
+
+def unstorable(text: str) -> str | None:
+    """What in ``text`` PostgreSQL cannot store in text or jsonb, or None when it can.
+
+    NUL, and UTF-16 surrogates: a JSON ``"\\ud800"`` escape puts one in a Python str (the
+    parser joins a valid pair into one character, so any surrogate left is a lone one, with
+    no UTF-8 form).
+
+    >>> unstorable("ok"), unstorable("a\\x00b"), unstorable("\\ud800")
+    (None, 'U+0000 at 1', 'a lone surrogate U+D800 at 0')
+    """
+    m = _UNSTORABLE.search(text)
+    if m is None:
+        return None
+    ch = m.group()
+    what = "U+0000" if ch == "\x00" else f"a lone surrogate U+{ord(ch):04X}"
+    return f"{what} at {m.start()}"
+
+
+def storable(text: str) -> str:
+    """``text`` with every character PostgreSQL cannot store replaced by U+FFFD.
+
+    >>> storable("a\\x00b\\udc80")
+    'a�b�'
+    """
+    return _UNSTORABLE.sub("\ufffd", text)
+
+
+class _Unusable(Exception):
+    """A field of a result that cannot be stored; the item becomes a Reject."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def _kind(value: Any) -> str:
+    """The JSON type of a parsed value, as a message names it."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, int | float | Decimal):
+        return "a number"
+    return f"a {type(value).__name__}"
+
+
+def _field(name: str, value: Any, *, ints: bool = True) -> str | None:
+    """A text field as the platform sent it: a string PostgreSQL can store (or an integer,
+    when ``ints``), or None. Anything else (a list, an object) raises _Unusable: its repr
+    is no title, shop or id."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        problem = unstorable(value)
+        if problem:
+            raise _Unusable("bad_text", f"{name} holds {problem}")
+        return value
+    if ints and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise _Unusable("not_text", f"{name} is {_kind(value)}, not text: {_short(value)}")
 
 
 def _sales_text(value: Any) -> str | None:
+    """The sales figure as sent, as text (numbers too); booleans mean nothing here."""
     if value is None or isinstance(value, bool):
         return None
-    return _clean(value)
+    if isinstance(value, float | Decimal):
+        return _clean(str(value)) if _number(value) is not None else None
+    return _clean(_field("sales", value))
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    """A value's repr for a reject's detail: escaped (no NUL reaches the table), bounded."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _source(platform: str, item_id: Any) -> str:
+    """The reject's ``source``: platform and item id, storable whatever the id was."""
+    if isinstance(item_id, str):
+        return f"{platform}:{storable(item_id.strip())[:200]}"
+    if isinstance(item_id, int) and not isinstance(item_id, bool):
+        return f"{platform}:{item_id}"
+    return f"{platform}:"
 
 
 def normalize_item(platform: str, item: SearchItem) -> ListingSnapshot | Reject:
-    """One search result → a typed snapshot, or a Reject saying why it cannot be one."""
-    item_id = _clean(item.item_id)
-    source = f"{platform}:{item_id or ''}"
-    if item_id is None:
-        return Reject("normalize", source, "missing_item_id",
-                      f"result at rank {item.rank} has no item id")
-    if item.price_unit not in ("yuan", "fen"):
-        return Reject("normalize", source, "unknown_price_unit",
-                      f"price_unit {item.price_unit!r}; expected 'yuan' or 'fen'")
-    fen = item.price_unit == "fen"
-    price = parse_price(item.price, fen=fen)
-    if price is None:
-        return Reject("normalize", source, "unusable_price", f"price {item.price!r}")
-    promo = parse_price(item.promo_price, fen=fen)
-    if promo is not None and promo.low >= price.low:
-        # Gateways repeat the price as promotion_price when there is no promotion.
-        promo = None
-    original = parse_price(item.original_price, fen=fen)
-    return ListingSnapshot(
-        platform=platform,
-        item_id=item_id,
-        title=_clean(item.title),
-        shop=_clean(item.shop),
-        url=_absolute_url(item.detail_url),
-        pic_url=_absolute_url(item.pic_url),
-        price_low=price.low,
-        price_high=price.high,
-        promo_price=promo.low if promo else None,
-        original_price=original.low if original else None,
-        currency=item.currency,
-        sales_lower_bound=parse_sales(item.sales),
-        sales_text=_sales_text(item.sales),
-        rank=item.rank,
-    )
+    """One search result → a typed snapshot, or a Reject saying why it cannot be one.
+
+    Text fields must be strings PostgreSQL can store: a title that is a list or an object
+    (``not_text``), or that holds NUL or a lone surrogate (``bad_text``), rejects the
+    item rather than storing a Python repr or breaking the page's transaction.
+    """
+    source = _source(platform, item.item_id)
+    try:
+        item_id = _clean(_field("item id", item.item_id))
+        if item_id is None:
+            return Reject("normalize", source, "missing_item_id",
+                          f"result at rank {item.rank} has no item id")
+        if item.price_unit not in ("yuan", "fen"):
+            return Reject("normalize", source, "unknown_price_unit",
+                          f"price_unit {item.price_unit!r}; expected 'yuan' or 'fen'")
+        fen = item.price_unit == "fen"
+        price = parse_price(item.price, fen=fen)
+        if price is None:
+            return Reject("normalize", source, "unusable_price", f"price {_short(item.price)}")
+        promo = parse_price(item.promo_price, fen=fen)
+        if promo is not None and promo.low >= price.low:
+            # Gateways repeat the price as promotion_price when there is no promotion.
+            promo = None
+        original = parse_price(item.original_price, fen=fen)
+        return ListingSnapshot(
+            platform=platform,
+            item_id=item_id,
+            title=_clean(_field("title", item.title)),
+            shop=_clean(_field("shop", item.shop)),
+            url=_absolute_url(_field("detail_url", item.detail_url, ints=False)),
+            pic_url=_absolute_url(_field("pic_url", item.pic_url, ints=False)),
+            price_low=price.low,
+            price_high=price.high,
+            promo_price=promo.low if promo else None,
+            original_price=original.low if original else None,
+            currency=item.currency,
+            sales_lower_bound=parse_sales(item.sales),
+            sales_text=_sales_text(item.sales),
+            rank=item.rank,
+        )
+    except _Unusable as exc:
+        return Reject("normalize", source, exc.reason, f"result at rank {item.rank}: {exc.detail}")
 
 
 def normalize_page(marketplace: str, items: list[Any]) -> tuple[list[ListingSnapshot], list[Reject]]:

@@ -156,7 +156,8 @@ def replay_window(engine: Engine, settings: Settings, since: datetime, until: da
 def find_gaps(engine: Engine, settings: Settings, catalog: str, since: datetime,
               until: datetime) -> dict[str, Any]:
     slots = schedule_slots(settings, since, until)
-    skus = read_catalog(catalog).items["sku"].unique().sort().to_list()
+    read = read_catalog(catalog, allow_outside=settings.catalog.allow_outside)
+    skus = read.items["sku"].unique().sort().to_list()
     missing = skus_missing_slots(engine, skus, slots)
     return {"slots": [s.isoformat() for s in slots],
             "missing": {k: [s.isoformat() for s in v] for k, v in missing.items()}}

@@ -119,7 +119,7 @@ def ingest(engine: Engine, settings: Settings, run_id: int, catalog: str | Path,
         catalog, PgHashCache(engine), threshold=d.threshold, workers=d.workers,
         limits=ImageLimits(max_bytes=d.max_image_bytes, max_pixels=d.max_pixels,
                            timeout=d.fetch_timeout),
-        progress=progress or progress_counter(),
+        progress=progress or progress_counter(), allow_outside=settings.catalog.allow_outside,
     )
     frame = result.frame
     if skus is not None:

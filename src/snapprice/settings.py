@@ -41,6 +41,8 @@ class DatabaseSettings(_Section):
 
 class CatalogSettings(_Section):
     path: str = "sample-catalog/catalog.csv"
+    # Image paths may leave the catalog's folder (absolute paths, `..`, symlinks out).
+    allow_outside: bool = False
 
 
 class DedupeSettings(_Section):
@@ -60,6 +62,13 @@ class SearchSettings(_Section):
     limiter: Literal["auto", "process", "postgres"] = "auto"
     match_min_score: float = Field(0.0, ge=0, le=1)
     verify_matches: bool = False
+    # Calls of one platform refused in a row with the same code (none succeeding between)
+    # that stop it for the run; 0: never.
+    stop_after_same_errors: int = Field(5, ge=0, le=10_000)
+    # Bounds of each result picture fetched when verify_matches is on (search/verify.py).
+    picture_max_bytes: int = Field(5_000_000, gt=0)
+    picture_max_pixels: int = Field(16_000_000, gt=0)
+    picture_timeout: float = Field(5.0, gt=0, le=300)  # seconds for a whole fetch
 
 
 class ScheduleSettings(_Section):
@@ -102,7 +111,8 @@ class PlatformSettings(_Section):
     page_size: int = Field(20, ge=1, le=200)
     cat: str = ""
     sort: str = ""
-    timeout: float = Field(10.0, gt=0, le=600)
+    timeout: float = Field(10.0, gt=0, le=600)  # seconds for a whole call: connect, headers, body
+    max_body_bytes: int = Field(8_000_000, gt=0)  # a larger answer is refused (RequestRejected)
     currency: str = Field("CNY", pattern=r"^[A-Z]{3}$")
     credentials: dict[str, str] = Field(default_factory=dict)  # field -> ENV VAR NAME
     options: dict[str, Any] = Field(default_factory=dict)  # protocol-specific knobs

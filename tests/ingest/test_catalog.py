@@ -21,9 +21,14 @@ ROOT = Path("/data/cat")
         ("sub/../b.jpg", ("/data/cat/b.jpg", "")),
         ("../outside.jpg", (None, "path_escapes_root")),
         ("sub/../../x.jpg", (None, "path_escapes_root")),
-        ("/abs/c.jpg", ("/abs/c.jpg", "")),
+        ("/abs/c.jpg", (None, "path_escapes_root")),
+        ("/etc/passwd", (None, "path_escapes_root")),
+        ("/data/cat/sub/c.jpg", ("/data/cat/sub/c.jpg", "")),
+        ("/data/cat/../other/c.jpg", (None, "path_escapes_root")),
+        ("/data/catalogue/c.jpg", (None, "path_escapes_root")),  # a sibling sharing a prefix
         ("https://cdn.example/x.jpg", ("https://cdn.example/x.jpg", "")),
-        ("HTTP://cdn.example/x.jpg", ("HTTP://cdn.example/x.jpg", "")),
+        ("HTTP://cdn.example/x.jpg", ("http://cdn.example/x.jpg", "")),
+        ("HtTpS://cdn.example/X.JPG", ("https://cdn.example/X.JPG", "")),
         ("ftp://host/x.jpg", (None, "unsupported_scheme")),
         ("data:image/png;base64,AAAA", (None, "unsupported_scheme")),
         ("file:///etc/passwd", (None, "unsupported_scheme")),
@@ -31,6 +36,41 @@ ROOT = Path("/data/cat")
 )
 def test_resolve_ref(image: str, expected: tuple[str | None, str]) -> None:
     assert resolve_ref(image, ROOT) == expected
+
+
+@pytest.mark.parametrize(("image", "expected"), [
+    ("/abs/c.jpg", "/abs/c.jpg"), ("../outside.jpg", "/data/outside.jpg"), ("a.jpg", "/data/cat/a.jpg")])
+def test_allow_outside_lets_paths_leave_the_folder(image: str, expected: str) -> None:
+    assert resolve_ref(image, ROOT, allow_outside=True) == (expected, "")
+
+
+def test_symlinks_out_of_the_catalog_folder_are_refused(tmp_path: Path) -> None:
+    """A link inside the folder to a picture (or a folder) outside it leaves the folder too;
+    in a folder catalog as in a CSV, unless [catalog] allow_outside."""
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "key.jpg").write_bytes(b"\xff\xd8\xff private")
+    cat = tmp_path / "cat"
+    (cat / "img").mkdir(parents=True)
+    (cat / "img" / "ok.jpg").write_bytes(b"\xff\xd8\xff")
+    (cat / "img" / "link.jpg").symlink_to(secret / "key.jpg")
+    (cat / "img" / "dir").symlink_to(secret, target_is_directory=True)
+    (cat / "img" / "inner.jpg").symlink_to(cat / "img" / "ok.jpg")  # stays inside: fine
+    (cat / "catalog.csv").write_text(
+        "sku,image\nA,img/ok.jpg\nB,img/link.jpg\nC,img/dir/key.jpg\nD,img/inner.jpg\n"
+        f"E,{secret / 'key.jpg'}\nF,{cat / 'img' / 'ok.jpg'}\n", encoding="utf-8")
+    read = read_catalog(cat / "catalog.csv")
+    assert read.items["sku"].to_list() == ["A", "D", "F"]
+    assert [(r.source, r.reason) for r in read.rejects] == [
+        ("catalog.csv:row 2", "path_escapes_root"), ("catalog.csv:row 3", "path_escapes_root"),
+        ("catalog.csv:row 5", "path_escapes_root")]
+    assert "allow_outside = true" in read.rejects[0].detail
+    folder = read_catalog(cat / "img")
+    assert sorted(folder.items["sku"].to_list()) == ["inner", "ok"]
+    # link.jpg is refused; the linked folder is not walked into at all
+    assert [(r.source, r.reason) for r in folder.rejects] == [("img:row 2", "path_escapes_root")]
+    allowed = read_catalog(cat / "catalog.csv", allow_outside=True)
+    assert allowed.items["sku"].to_list() == ["A", "B", "C", "D", "E", "F"] and not allowed.rejects
 
 
 def test_csv_rows_and_rejects(tmp_path: Path) -> None:

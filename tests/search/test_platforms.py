@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -35,11 +36,14 @@ from snapprice.search.platforms import (
     build_searchers,
     canonical_string,
     make_http_client,
+    parse_aliyun_body,
+    parse_aop_body,
     parse_gateway_body,
     parse_top_body,
     search_pages,
     top_sign,
 )
+from snapprice.search.platforms.gate import on_admit
 from snapprice.search.platforms.top import china_timestamp, response_key
 from snapprice.settings import PlatformSettings, Settings
 
@@ -162,6 +166,23 @@ def test_parse_gateway_no_result_and_lenient_shapes():
     assert {i.price_unit for i in pdd} == {"yuan"}  # gateway prices are yuan, PDD included
     skipped, _, _ = parse_gateway_body("jd", gw_body(items=["junk", {"num_iid": "1"}]))
     assert [i.item_id for i in skipped] == ["1"]
+
+
+@pytest.mark.parametrize("parse", [
+    lambda raw: parse_gateway_body("jd", gw_body(items=[raw]))[0],
+    lambda raw: parse_top_body("t", {"item_search_img_response": {"items": {"item": [raw]}}})[0],
+    lambda raw: parse_aliyun_body("t", {"Data": {"Auctions": [{"Result": {
+        "ItemId": raw.get("num_iid"), "Title": raw.get("title"), "ShopTitle": raw.get("shop")}}]}})[0],
+    lambda raw: parse_aop_body("t", {"result": {"result": {"data": [{
+        "offerId": raw.get("num_iid"), "subject": raw.get("title"),
+        "companyName": raw.get("shop")}]}}})[0],
+])
+def test_parsers_keep_values_that_are_not_text_as_they_came(parse):
+    """A list or object is handed to normalize as it is (which rejects it), not as its repr."""
+    [item] = parse({"num_iid": ["x"], "title": {"a": 1}, "shop": ["s"], "price": "1.00"})
+    assert (item.item_id, item.title, item.shop) == (["x"], {"a": 1}, ["s"])
+    [item] = parse({"num_iid": 740463295406, "title": "t", "shop": "s", "price": "1.00"})
+    assert item.item_id == "740463295406"
 
 
 @pytest.mark.parametrize(("code", "cls"), [
@@ -306,6 +327,15 @@ async def test_gateway_client_with_url_skips_upload():
     assert (page.items, page.has_more, page.total) == ([], False, 0)
 
 
+@pytest.mark.parametrize(("api_info", "quota"), [
+    ("today:8 max:110", "today:8 max:110"), ({"today": 8}, None), (["x"], None), (7, None)])
+async def test_gateway_quota_is_text_or_nothing(api_info, quota):
+    async with mock(lambda r: httpx.Response(200, json=gw_body(api_info=api_info))) as http:
+        page = await GatewayClient("jd", gw_settings(), {"key": KEY, "secret": SECRET},
+                                   http).search(IMG_URL, 1)
+    assert page.quota == quota and page.body["api_info"] == api_info  # the body keeps it
+
+
 async def test_top_client_signs_query_and_keeps_file_unsigned():
     got = {}
 
@@ -447,6 +477,74 @@ async def test_rejected_is_not_retried_and_platform_goes_on():
         await s.search(IMG, 1)
     assert c.calls == 1 and s.stopped is None
     assert (await s.search(IMG, 1)).page == 1
+
+
+async def test_the_same_refusal_on_every_call_stops_the_platform(caplog):
+    top40 = RequestRejected("p", "TOP error 40 Missing Required Arguments [isv.missing-parameter:image]",
+                            code="40", sub_code="isv.missing-parameter:image")
+    s, c = searcher([top40], stop_after=5)
+    with caplog.at_level(logging.ERROR):
+        for _ in range(4):
+            with pytest.raises(RequestRejected):
+                await s.search(IMG, 1)
+        with pytest.raises(PlatformFatal) as info:
+            await s.search(IMG, 1)
+        for _ in range(35):  # the rest of the run's tasks: refused without a request
+            with pytest.raises(PlatformFatal):
+                await s.search(IMG, 1)
+    assert c.calls == 5 and s.stopped is not None
+    text = str(info.value)
+    assert "5 calls in a row refused with code 40 [isv.missing-parameter:image]" in text
+    assert "options.image_param" in text and info.value.code == "40"
+    assert len([r for r in caplog.records if "platform stopped" in r.message]) == 1
+
+
+@pytest.mark.parametrize(("script", "calls", "stopped"), [
+    # a success between resets the count
+    ([RequestRejected("p", "x", code="4003")] * 4 + [ok_page()] + [RequestRejected("p", "x", code="4003")] * 4,
+     9, False),
+    # different codes are different refusals
+    ([RequestRejected("p", "x", code="4003"), RequestRejected("p", "x", code="4014")] * 4, 8, False),
+    # a transient failure between neither counts nor resets
+    ([RequestRejected("p", "bad picture", code="4003")] * 3 + [TransientError("p", "5xx")] * 4
+     + [RequestRejected("p", "another picture", code="4003")] * 2, 9, True),
+    # without a code the text is the refusal
+    ([RequestRejected("p", "GET /x: HTTP 400")] * 5, 5, True),
+])
+async def test_which_refusals_count_as_the_same(script, calls, stopped):
+    s, c = searcher([*script, ok_page()], stop_after=5, max_attempts=1)
+    for _ in range(len(script)):
+        with contextlib.suppress(RequestRejected, TransientError, PlatformFatal):
+            await s.search(IMG, 1)
+    assert c.calls == calls and (s.stopped is not None) is stopped
+
+
+async def test_stop_after_zero_never_stops():
+    s, c = searcher([RequestRejected("p", "x", code="41")], stop_after=0)
+    for _ in range(20):
+        with pytest.raises(RequestRejected):
+            await s.search(IMG, 1)
+    assert c.calls == 20 and s.stopped is None
+
+
+async def test_on_admit_sees_only_requests_really_sent():
+    """The executor counts a task's attempts through on_admit: retries and uploads count,
+    a call refused by a stopped platform or a ban does not."""
+    s, c = searcher([TransientError("p", "5xx"), ok_page()])
+    sent: list[str] = []
+
+    async def hook():
+        sent.append("sent")
+
+    with on_admit(hook):
+        await s.search(IMG, 1)
+    assert sent == ["sent", "sent"] and c.calls == 2
+    await s.search(IMG, 1)  # outside the block: not reported
+    assert len(sent) == 2
+    s.gate.stop(PlatformFatal("p", "Invalid signature"))
+    with on_admit(hook), pytest.raises(PlatformFatal):
+        await s.search(IMG, 1)
+    assert len(sent) == 2
 
 
 async def test_fatal_stops_platform_with_one_message(caplog):

@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-import httpx
 import polars as pl
 
 from snapprice.dedupe.grouping import DedupeStats, dedupe_stats, group
 from snapprice.dedupe.hashing import HashCache, ImageSource, hash_with_cache, to_signed64
 from snapprice.errors import ImageRejected
 from snapprice.ingest.catalog import read_catalog
-from snapprice.ingest.images import MAX_REDIRECTS, is_url, load_image
+from snapprice.ingest.fetch import image_client
+from snapprice.ingest.images import is_url, load_image
 from snapprice.models import Reject
 
 Progress = Callable[[str, int, int], None]  # (stage, advance, total)
@@ -56,7 +56,7 @@ def _load_all(refs: list[str], limits: ImageLimits, io_threads: int,
               progress: Progress | None) -> dict[str, _Loaded | ImageRejected]:
     """ref → the loaded image or its rejection."""
     out: dict[str, _Loaded | ImageRejected] = {}
-    with httpx.Client(max_redirects=MAX_REDIRECTS, timeout=limits.timeout) as http:
+    with image_client() as http:  # a deadline per fetch, headers included
         def one(ref: str) -> tuple[str, _Loaded | ImageRejected]:
             try:
                 # Header checks only: the hashing workers decode, and report corrupt files.
@@ -83,9 +83,12 @@ def dedupe_catalog(
     limits: ImageLimits = ImageLimits(),
     io_threads: int = 8,
     progress: Progress | None = None,
+    allow_outside: bool = False,
 ) -> DedupeResult:
-    """Read, load, hash and group a catalog. CatalogError when it cannot be read at all."""
-    read = read_catalog(catalog)
+    """Read, load, hash and group a catalog. CatalogError when it cannot be read at all.
+
+    ``allow_outside``: image paths may leave the catalog's folder (``[catalog]``)."""
+    read = read_catalog(catalog, allow_outside=allow_outside)
     source = Path(catalog).name
     rejects = list(read.rejects)
     refs = read.items["image_ref"].unique(maintain_order=True).to_list()

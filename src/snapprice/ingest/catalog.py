@@ -58,17 +58,18 @@ def check_catalog_path(path: str | Path) -> Path:
     return path
 
 
-def read_catalog(path: str | Path) -> CatalogRead:
+def read_catalog(path: str | Path, *, allow_outside: bool = False) -> CatalogRead:
     """Read and validate a catalog file or folder; bad rows become rejects, the rest goes on.
 
+    Image paths must stay in the catalog's folder unless ``allow_outside`` (``resolve_ref``).
     Raises CatalogError when the catalog cannot be read at all (missing file, unknown
     format, not UTF-8, required column ``sku`` or ``image`` missing).
     """
     path = check_catalog_path(path)
     if path.is_dir():
-        return _validate(_read_folder(path), path.resolve(), path.name)
+        return _validate(_read_folder(path), path.resolve(), path.name, allow_outside)
     raw = _read_table(path)
-    return _validate(raw, path.resolve().parent, path.name)
+    return _validate(raw, path.resolve().parent, path.name, allow_outside)
 
 
 def _read_table(path: Path) -> pl.DataFrame:
@@ -139,22 +140,34 @@ def _normalise_columns(frame: pl.DataFrame, source: str) -> pl.DataFrame:
     return frame.select(cols)
 
 
-def resolve_ref(image: str, root: Path) -> tuple[str | None, str]:
-    """(absolute path or URL, "") for a usable image reference, else (None, reject reason)."""
+def resolve_ref(image: str, root: Path, *, allow_outside: bool = False) -> tuple[str | None, str]:
+    """(absolute path or URL, "") for a usable image reference, else (None, reject reason).
+
+    A URL's scheme is compared case-insensitively and written in lower case ("HTTP://…" is
+    a URL). A path must stay in ``root``, the catalog's folder, once ``..`` and symlinks
+    are followed (``path_escapes_root``), unless ``allow_outside`` (``[catalog]
+    allow_outside``): a catalog is a file anyone may hand over, and an absolute path or a
+    link in it could make the run read, hash and upload any picture on the machine.
+    """
     match = _SCHEME.match(image)
     if match and len(match.group(1)) > 1:  # one letter: a Windows drive, not a scheme
-        if match.group(1).lower() in ("http", "https"):
-            return image, ""
+        scheme = match.group(1).lower()
+        if scheme in ("http", "https"):
+            return scheme + image[len(scheme):], ""
         return None, "unsupported_scheme"
-    if os.path.isabs(image):
-        return os.path.normpath(image), ""
-    full = os.path.normpath(os.path.join(root, image))
-    if os.path.commonpath((full, str(root))) != str(root):
+    full = os.path.normpath(image if os.path.isabs(image) else os.path.join(root, image))
+    if not allow_outside and not _inside(full, root):
         return None, "path_escapes_root"
     return full, ""
 
 
-def _validate(raw: pl.DataFrame, root: Path, source: str) -> CatalogRead:
+def _inside(path: str, root: Path) -> bool:
+    """Whether ``path`` is in ``root`` once symlinks (of both) are followed."""
+    real_root = os.path.realpath(root)
+    return os.path.commonpath((os.path.realpath(path), real_root)) == real_root
+
+
+def _validate(raw: pl.DataFrame, root: Path, source: str, allow_outside: bool) -> CatalogRead:
     frame = _normalise_columns(raw, source).with_row_index("row", offset=1)
     frame = frame.with_columns(
         pl.col("row").cast(pl.Int64),
@@ -176,9 +189,13 @@ def _validate(raw: pl.DataFrame, root: Path, source: str) -> CatalogRead:
         if not image:
             rejects.append(Reject(_STAGE, where, "empty_image", f"sku {sku}: column `image` is empty"))
             continue
-        ref, reason = resolve_ref(image, root)
+        ref, reason = resolve_ref(image, root, allow_outside=allow_outside)
         if ref is None:
-            rejects.append(Reject(_STAGE, where, reason, f"sku {sku}: image {image!r} ({root_str})"))
+            hint = ("; it leaves the catalog's folder (absolute path, `..` or a symlink): "
+                    "set [catalog] allow_outside = true to allow it"
+                    if reason == "path_escapes_root" else "")
+            rejects.append(Reject(_STAGE, where, reason,
+                                  f"sku {sku}: image {image!r} ({root_str}){hint}"))
             continue
         if (sku, ref) in seen:
             rejects.append(Reject(_STAGE, where, "duplicate_row", f"sku {sku} image {image!r} again"))

@@ -2,7 +2,8 @@
 
 Every failure is an ``ImageRejected`` with a short reason code (``not_found``, ``http_404``,
 ``timeout``, ``too_large``, ``not_an_image``, ``corrupt``, ``pixel_bomb``, ``animated``,
-``redirect_loop``, ``empty_file``, ``fetch_failed``), never a crash.
+``redirect_loop``, ``redirect_elsewhere``, ``empty_file``, ``fetch_failed``…; URLs: see
+``snapprice.ingest.fetch``), never a crash.
 
 Example::
 
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +33,7 @@ import httpx
 from PIL import Image
 
 from snapprice.errors import ImageRejected
+from snapprice.ingest.fetch import MAX_REDIRECTS, FetchLimits, fetch_bytes, image_client, is_url
 
 # Magic bytes → MIME type. Only formats Pillow decodes and marketplaces accept.
 _MAGIC: tuple[tuple[bytes, int, str], ...] = (
@@ -46,7 +47,6 @@ _MAGIC: tuple[tuple[bytes, int, str], ...] = (
     (b"MM\x00*", 0, "image/tiff"),
 )
 _PIL_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")
-MAX_REDIRECTS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +71,6 @@ def sniff_mime(head: bytes) -> str | None:
     return None
 
 
-def is_url(ref: str) -> bool:
-    return ref.startswith(("http://", "https://"))
-
-
 def _read_file(ref: str, max_bytes: int) -> bytes:
     path = Path(ref)
     try:
@@ -90,34 +86,6 @@ def _read_file(ref: str, max_bytes: int) -> bytes:
         raise ImageRejected("not_found", f"{ref} does not exist") from exc
     except OSError as exc:
         raise ImageRejected("unreadable", f"{ref}: {exc.strerror or exc}") from exc
-
-
-def _fetch(ref: str, max_bytes: int, timeout: float, http: httpx.Client) -> bytes:
-    # httpx's timeout bounds each read; the deadline also stops a server that trickles bytes.
-    deadline = time.monotonic() + timeout
-    try:
-        with http.stream("GET", ref, timeout=timeout, follow_redirects=True) as resp:
-            if resp.status_code != 200:
-                raise ImageRejected(f"http_{resp.status_code}", f"GET {ref} → {resp.status_code}")
-            declared = resp.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > max_bytes:
-                raise ImageRejected("too_large", f"{ref} declares {declared} bytes, limit {max_bytes}")
-            buf = bytearray()
-            for chunk in resp.iter_bytes():
-                buf += chunk
-                if len(buf) > max_bytes:
-                    raise ImageRejected("too_large", f"{ref} exceeds {max_bytes} bytes")
-                if time.monotonic() > deadline:
-                    raise ImageRejected("timeout", f"{ref} took longer than {timeout} s")
-    except httpx.TooManyRedirects as exc:
-        raise ImageRejected("redirect_loop", f"{ref}: more than {MAX_REDIRECTS} redirects") from exc
-    except httpx.TimeoutException as exc:
-        raise ImageRejected("timeout", f"{ref}: no answer within {timeout} s") from exc
-    except httpx.HTTPError as exc:
-        raise ImageRejected("fetch_failed", f"{ref}: {type(exc).__name__}: {exc}") from exc
-    if not buf:
-        raise ImageRejected("empty_file", f"{ref} sent 0 bytes")
-    return bytes(buf)
 
 
 def check_image(data: bytes, ref: str, *, max_pixels: int, verify: bool = True) -> tuple[str, int, int]:
@@ -162,14 +130,17 @@ def load_image(
     """Read (or download) one image and check it; raise ImageRejected with a reason if unusable.
 
     ``ref`` is an absolute path or an http(s) URL (``catalog.CatalogRead.items.image_ref``).
-    Pass a shared ``http`` client when loading many URLs; one is made per call otherwise.
+    A URL is fetched in ``timeout`` seconds in all, headers and redirects included
+    (``fetch.fetch_bytes``; redirects only on the same host). Pass a shared ``http`` client
+    (``fetch.image_client()``) when loading many URLs; one is made per call otherwise.
     """
     if is_url(ref):
+        limits = FetchLimits(max_bytes, timeout, MAX_REDIRECTS)
         if http is not None:
-            data = _fetch(ref, max_bytes, timeout, http)
+            data = fetch_bytes(http, ref, limits)
         else:
-            with httpx.Client(max_redirects=MAX_REDIRECTS) as client:
-                data = _fetch(ref, max_bytes, timeout, client)
+            with image_client(max_connections=1) as client:
+                data = fetch_bytes(client, ref, limits)
     else:
         data = _read_file(ref, max_bytes)
     mime, width, height = check_image(data, ref, max_pixels=max_pixels, verify=verify)

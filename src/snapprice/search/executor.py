@@ -25,12 +25,16 @@ from snapprice.errors import (
     RequestRejected,
     TransientError,
 )
-from snapprice.ingest.images import MAX_REDIRECTS, is_url, load_image
-from snapprice.models import ListingSnapshot, QueryImage, SearchTask
+from snapprice.ingest.fetch import AddressGuard, image_client, is_url, origin, picture_client
+from snapprice.ingest.images import load_image
+from snapprice.models import ListingSnapshot, QueryImage, SearchPage, SearchTask
 from snapprice.normalize import normalize_page
+from snapprice.normalize import storable as storable_text
+from snapprice.search.platforms.gate import on_admit
+from snapprice.search.platforms.jsonbody import storable
 from snapprice.search.platforms.registry import build_searchers, close_searchers, make_http_client
 from snapprice.search.platforms.searcher import PlatformSearcher
-from snapprice.search.verify import score_snapshots
+from snapprice.search.verify import PictureLimits, PictureScorer
 from snapprice.settings import Settings
 from snapprice.store import runs
 from snapprice.store.database import redact_url
@@ -63,7 +67,7 @@ class _Images:
         self.settings = settings
         self._cache: dict[int, asyncio.Future[QueryImage]] = {}
         self._uses: dict[int, int] = {}  # group -> its tasks queued or under way
-        self.http = httpx.Client(timeout=settings.dedupe.fetch_timeout, max_redirects=MAX_REDIRECTS)
+        self.http = image_client()
 
     def _load(self, gid: int) -> QueryImage:
         info = self.groups[gid]
@@ -92,6 +96,24 @@ class _Images:
             self._cache.pop(gid, None)
 
 
+def _picture_scorer(settings: Settings) -> PictureScorer:
+    """Result pictures come from the marketplace: fetched within the search.picture_* bounds,
+    from public addresses only, or from a configured platform's own host and port (the
+    sandbox serves its pictures on loopback; an operator configured it)."""
+    s = settings.search
+    guard = AddressGuard(origin(p.base_url) for p in settings.enabled_platforms().values())
+    return PictureScorer(picture_client(guard),
+                         PictureLimits(s.picture_max_bytes, s.picture_max_pixels, s.picture_timeout))
+
+
+def _storable_page(page: SearchPage) -> SearchPage:
+    """The page as the archive can keep it: jsonb refuses NUL and lone surrogates, and a
+    non-finite number; ``quota`` is a text column."""
+    quota = page.quota if isinstance(page.quota, str) else None
+    return dataclasses.replace(page, body=storable(page.body), request=storable(page.request),
+                               quota=None if quota is None else storable_text(quota))
+
+
 class _Executor:
     def __init__(self, engine: Engine, settings: Settings, run_id: int,
                  searchers: dict[str, PlatformSearcher], progress: Progress | None,
@@ -108,7 +130,7 @@ class _Executor:
         self.finished = 0
         self.writers = ThreadPoolExecutor(WRITER_THREADS, thread_name_prefix="snapprice-db")
         self._query_hashes: dict[str, int] = {}
-        self._pictures: httpx.AsyncClient | None = None
+        self._pictures: PictureScorer | None = None
 
     def _tick(self) -> None:
         self.finished += 1
@@ -146,7 +168,8 @@ class _Executor:
         return await loop.run_in_executor(self.writers, functools.partial(self._write, fn, *args, **kwargs))
 
     async def _end(self, task: SearchTask, status: str, why: str) -> None:
-        await self._db(runs.end_task, task, status, why)
+        # A marketplace's error text may hold NUL or lone surrogates: last_error is text.
+        await self._db(runs.end_task, task, status, storable_text(why))
         if status == "failed":
             self.summary.failed += 1
         else:
@@ -165,10 +188,13 @@ class _Executor:
         except ImageRejected as exc:
             await self._end(task, "failed", f"query image unusable: {exc}")
             return
-        await self._db(runs.mark_attempt, task)
+        async def attempted() -> None:  # a request of this task is about to be sent
+            await self._db(runs.mark_attempt, task)
+
         requested_at = datetime.now(UTC)
         try:
-            page = await searcher.search(image, task.page)
+            with on_admit(attempted):
+                page = await searcher.search(image, task.page)
         except PlatformFatal as exc:
             self.summary.stopped.setdefault(task.platform, str(exc))
             await self._end(task, "skipped", f"platform stopped: {exc}")
@@ -184,7 +210,7 @@ class _Executor:
             snaps, weak = await self._verify(snaps, image)
         skus = images.groups[task.group_id].skus
         result = await self._db(
-            runs.complete_task, task, page, snaps, rejects, skus=skus, weak=weak,
+            runs.complete_task, task, _storable_page(page), snaps, rejects, skus=skus, weak=weak,
             marketplace=marketplace, protocol=plat.protocol, requested_at=requested_at,
             received_at=received_at, max_pages=plat.pages)
         self.summary.done += 1
@@ -202,9 +228,8 @@ class _Executor:
         if image.digest not in self._query_hashes:
             self._query_hashes[image.digest] = await asyncio.to_thread(phash_bytes, image.data)
         if self._pictures is None:
-            self._pictures = httpx.AsyncClient(timeout=self.settings.dedupe.fetch_timeout,
-                                               limits=httpx.Limits(max_connections=16))
-        scored = await score_snapshots(snaps, self._query_hashes[image.digest], self._pictures)
+            self._pictures = _picture_scorer(self.settings)
+        scored = await self._pictures.score(snaps, self._query_hashes[image.digest])
         floor = self.settings.search.match_min_score
         strong = [s for s in scored if s.score is None or s.score >= floor]
         return strong, [s for s in scored if s.score is not None and s.score < floor]

@@ -19,7 +19,7 @@ from snapprice.errors import (
     TransientError,
 )
 from snapprice.models import QueryImage, SearchItem, SearchPage
-from snapprice.search.platforms.base import require_credentials
+from snapprice.search.platforms.base import as_id, require_credentials
 from snapprice.search.platforms.gate import Gate
 from snapprice.search.platforms.http import (
     REDACTED,
@@ -71,17 +71,16 @@ def _item(raw: Any, rank: int) -> SearchItem | None:
     res = raw.get("Result", raw)
     if not isinstance(res, dict):
         return None
-    item_id = res.get("ItemId")
     final = res.get("ZkFinalPrice")
     return SearchItem(
-        item_id="" if item_id in (None, "") else str(item_id),  # an encrypted string id
+        item_id=as_id(res.get("ItemId")),  # an encrypted string id
         title=res.get("Title"),
         pic_url=res.get("PicUrl"),
         price=res.get("ReservePrice") if res.get("ReservePrice") not in (None, "") else final,
         promo_price=final,  # normalize keeps it only when below the price
         sales=res.get("Volume"),
         shop=res.get("ShopTitle") or res.get("Nick"),
-        shop_id=None if res.get("SellerId") in (None, "") else str(res.get("SellerId")),
+        shop_id=as_id(res.get("SellerId")),
         detail_url=res.get("Url"),
         area=res.get("Provcity"),
         rank=rank,
@@ -186,7 +185,8 @@ class AliyunImageSearchClient:
         form = self.signed_form(business)  # after the gate: timestamp and nonce are fresh
         secrets = (self._secret, self._key_id, form["Signature"])
         status, raw = await fetch_any_status(self._http, self.name, url, form=form,
-                                             timeout=s.timeout, secrets=secrets)
+                                             timeout=s.timeout, secrets=secrets,
+                                             max_bytes=s.max_body_bytes)
         body = redact(raw, secrets)
         items, has_more, total = parse_aliyun_body(self.name, body, page=page, page_size=num,
                                                    status=status)

@@ -19,7 +19,7 @@ from snapprice.errors import (
     TransientError,
 )
 from snapprice.models import QueryImage, SearchItem, SearchPage
-from snapprice.search.platforms.base import as_int, require_credentials
+from snapprice.search.platforms.base import as_id, as_int, require_credentials
 from snapprice.search.platforms.gate import Gate
 from snapprice.search.platforms.http import REDACTED, fetch_any_status, install_log_redaction, redact, request_record
 from snapprice.search.platforms.signing import aop_sign
@@ -81,10 +81,10 @@ def _item(raw: Any, rank: int) -> SearchItem | None:
     if not isinstance(raw, dict):
         return None
     prices = raw["priceInfo"] if isinstance(raw.get("priceInfo"), dict) else {}
-    offer = raw.get("offerId")
+    offer = as_id(raw.get("offerId"))  # a Long: kept as a string
     promo = prices.get("promotionPrice")
     return SearchItem(
-        item_id="" if offer in (None, "") else str(offer),  # a Long: keep it a string
+        item_id=offer,
         title=raw.get("subject") or raw.get("subjectTrans"),
         pic_url=raw.get("imageUrl"),
         price=prices.get("price"),
@@ -92,7 +92,7 @@ def _item(raw: Any, rank: int) -> SearchItem | None:
         sales=raw.get("monthSold"),
         shop=raw.get("companyName"),
         detail_url=raw.get("promotionURL") or (f"https://detail.1688.com/offer/{offer}.html"
-                                               if offer not in (None, "") else None),
+                                               if isinstance(offer, str) and offer else None),
         area=raw.get("companyAddress"),
         rank=rank,
     )
@@ -188,7 +188,8 @@ class Aop1688Client:
         form = self.signed_form(api, business)  # after the gate: the timestamp is fresh
         secrets = (self._secret, self._token, form["_aop_signature"])
         status, raw = await fetch_any_status(self._http, self.name, url, form=form,
-                                             timeout=self.settings.timeout, secrets=secrets)
+                                             timeout=self.settings.timeout, secrets=secrets,
+                                             max_bytes=self.settings.max_body_bytes)
         body = redact(raw, secrets)
         if status >= 400 or (isinstance(body, dict) and body.get("error_code")):
             _raise_gw_error(self.name, body or {}, status)

@@ -82,6 +82,18 @@ def as_int(value: Any) -> int | None:
         return None
 
 
+def as_id(value: Any) -> Any:
+    """An id as text when it is one (a string, or an integer: 1688's ``offerId`` is a Long);
+    anything else as it came, for ``normalize`` to reject rather than store its repr.
+
+    >>> as_id(740463295406), as_id("A1"), as_id(None), as_id(["x"]), as_id(True)
+    ('740463295406', 'A1', None, ['x'], True)
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
 def require_credentials(name: str, client: type[SearchClient],
                         credentials: Mapping[str, str]) -> None:
     """ConfigError naming the credential fields of section ``name`` that have no value."""

@@ -14,6 +14,9 @@ calls go straight out, still counted.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,6 +24,33 @@ from snapprice.errors import PlatformFatal
 
 if TYPE_CHECKING:
     from snapprice.search.platforms.limiter import RateLimiter
+
+
+# Awaited by ``Gate.admit`` once a request of the current task is let through: set with
+# ``on_admit`` around a search, so a caller learns of each request really sent (retries and
+# uploads included) and of none that a stopped platform or a ban kept back.
+_ON_ADMIT: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar("snapprice_on_admit",
+                                                                          default=None)
+
+
+@contextmanager
+def on_admit(hook: Callable[[], Awaitable[None]]) -> Iterator[None]:
+    """Within this block (this asyncio task), await ``hook`` before each request that the
+    gate admits, right before it is sent.
+
+    >>> import asyncio
+    >>> async def search_once(gate, sent):
+    ...     async def count(): sent.append(1)
+    ...     with on_admit(count):
+    ...         await gate.admit()
+    >>> sent = []; asyncio.run(search_once(Gate(), sent)); sent
+    [1]
+    """
+    token = _ON_ADMIT.set(hook)
+    try:
+        yield
+    finally:
+        _ON_ADMIT.reset(token)
 
 
 @dataclass
@@ -44,7 +74,8 @@ class Gate:
         self.stopped: PlatformFatal | None = None
 
     async def admit(self) -> None:
-        """Return when one more request may go out (a QPS slot, no ban); count it.
+        """Return when one more request may go out (a QPS slot, no ban); count it, and
+        await the ``on_admit`` hook of the caller's context, if any.
 
         Raises the stopping error at once when the platform is stopped, also when it was
         stopped while this caller waited for its slot.
@@ -53,6 +84,9 @@ class Gate:
         if self.limiter is not None:
             await self.limiter.acquire()
             self._raise_if_stopped()
+        hook = _ON_ADMIT.get()
+        if hook is not None:
+            await hook()
         self.calls.attempts += 1
 
     def stop(self, exc: PlatformFatal) -> bool:

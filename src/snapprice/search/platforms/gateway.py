@@ -16,7 +16,7 @@ from snapprice.errors import (
     TransientError,
 )
 from snapprice.models import QueryImage, SearchItem, SearchPage
-from snapprice.search.platforms.base import as_int, ban_seconds, require_credentials
+from snapprice.search.platforms.base import as_id, as_int, ban_seconds, require_credentials
 from snapprice.search.platforms.gate import Gate
 from snapprice.search.platforms.http import fetch_json, install_log_redaction, redact, request_record
 from snapprice.settings import PlatformSettings
@@ -57,9 +57,8 @@ def _raise_for_code(platform: str, body: dict[str, Any], code: str) -> None:
 def _item(raw: Any, price_unit: str, rank: int) -> SearchItem | None:
     if not isinstance(raw, dict):
         return None
-    item_id = raw.get("num_iid", raw.get("item_id"))
     return SearchItem(
-        item_id="" if item_id is None else str(item_id),
+        item_id=as_id(raw.get("num_iid", raw.get("item_id"))),
         title=raw.get("title"),
         pic_url=raw.get("pic_url"),
         price=raw.get("price"),
@@ -67,7 +66,7 @@ def _item(raw: Any, price_unit: str, rank: int) -> SearchItem | None:
         original_price=raw.get("orginal_price", raw.get("original_price")),
         sales=raw.get("sales"),
         shop=raw.get("seller_nick") or raw.get("shop") or raw.get("nick") or raw.get("seller"),
-        shop_id=None if raw.get("seller_id") is None else str(raw.get("seller_id")),
+        shop_id=as_id(raw.get("seller_id")),
         detail_url=raw.get("detail_url"),
         area=raw.get("area"),
         price_unit=price_unit,
@@ -184,7 +183,8 @@ class GatewayClient:
             self._http, self.platform, "POST", self._url("upload_img"),
             params={"key": self._key, "secret": self._secret},
             data={"imgcode": base64.b64encode(image.data).decode("ascii")},
-            timeout=self.settings.timeout, secrets=self._secrets)
+            timeout=self.settings.timeout, secrets=self._secrets,
+            max_bytes=self.settings.max_body_bytes)
         imgid = parse_upload_body(self.platform, redact(body, self._secrets))
         self._imgids[image.digest] = imgid
         return imgid
@@ -198,14 +198,17 @@ class GatewayClient:
         url = self._url("item_search_img")
         await self.gate.admit()
         status, raw = await fetch_json(self._http, self.platform, "GET", url, params=params,
-                                       timeout=s.timeout, secrets=self._secrets)
+                                       timeout=s.timeout, secrets=self._secrets,
+                                       max_bytes=s.max_body_bytes)
         body = redact(raw, self._secrets)
         items, has_more, total = parse_gateway_body(
             self.platform, body, page=page, page_size=s.page_size,
             price_unit=s.options.get("price_unit"))
         cache = body.get("cache")
+        quota = body.get("api_info")
         return SearchPage(
             platform=self.platform, page=page, items=items, has_more=has_more, total=total,
-            cached=cache in (1, "1", True, "yes"), quota=body.get("api_info"),
+            cached=cache in (1, "1", True, "yes"),
+            quota=quota if isinstance(quota, str) else None,  # the body keeps any other shape
             request=request_record("GET", url, params, None, self._secrets),
             body=body, http_status=status)

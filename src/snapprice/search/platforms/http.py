@@ -3,7 +3,7 @@ everything kept: transport failures become the error taxonomy (``snapprice.error
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -17,8 +17,11 @@ from snapprice.errors import (
     TransientError,
 )
 from snapprice.models import QueryImage
+from snapprice.search.platforms import jsonbody
 
 REDACTED = "***"
+MAX_BODY_BYTES = 8_000_000  # PlatformSettings.max_body_bytes; a page of 200 results is ~0.3 MB
+PARSE_IN_THREAD_BYTES = 1_000_000
 
 
 # Parameter names whose values are credentials or signatures; replaced wherever kept.
@@ -114,6 +117,49 @@ def request_record(method: str, url: str, params: Mapping[str, Any],
     return rec
 
 
+async def _exchange(http: httpx.AsyncClient, label: str, where: str, method: str, url: str, *,
+                    timeout: float, max_bytes: int, **kwargs: Any) -> tuple[int, httpx.Headers, bytes]:
+    """One request and its whole body, in ``timeout`` seconds IN ALL (connect, headers and
+    body: httpx's own timeouts bound each read, so a server that trickles would hold the
+    call forever) and at most ``max_bytes`` bytes. Failures become the error taxonomy."""
+    try:
+        async with asyncio.timeout(timeout):
+            async with http.stream(method, url, timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+                                   **kwargs) as resp:
+                declared = resp.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > max_bytes:
+                    raise _TooLarge(f"declares {declared} bytes")
+                buf = bytearray()
+                async for chunk in resp.aiter_bytes():
+                    buf += chunk
+                    if len(buf) > max_bytes:
+                        raise _TooLarge(f"sent more than {max_bytes} bytes")
+                return resp.status_code, resp.headers, bytes(buf)
+    except _TooLarge as exc:
+        raise RequestRejected(label, f"{where}: the answer {exc} (limit max_body_bytes = "
+                                     f"{max_bytes})", code="body_too_large") from None
+    except TimeoutError:
+        raise TransientError(label, f"{where}: no complete answer within {timeout:g} s; "
+                                    "will retry") from None
+    except httpx.TimeoutException as exc:
+        raise TransientError(label, f"{where}: timed out ({type(exc).__name__})") from None
+    except httpx.RequestError as exc:
+        raise TransientError(label, f"{where}: connection failed ({type(exc).__name__})") \
+            from None
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _parse(content: bytes) -> Any:
+    """The body's JSON value (``jsonbody.loads``); a big one is parsed off the event loop,
+    which keeps serving the other platforms meanwhile. ValueError when it is no JSON."""
+    if len(content) > PARSE_IN_THREAD_BYTES:
+        return await asyncio.to_thread(jsonbody.loads, content)
+    return jsonbody.loads(content)
+
+
 async def fetch_json(
     http: httpx.AsyncClient,
     platform: str,
@@ -125,35 +171,32 @@ async def fetch_json(
     secrets: Iterable[str],
     data: Mapping[str, Any] | None = None,
     files: Any = None,
+    max_bytes: int = MAX_BODY_BYTES,
 ) -> tuple[int, dict[str, Any]]:
     """One HTTP round trip → (status, JSON object); every failure becomes a PlatformError.
 
-    Exceptions are raised ``from None`` so no httpx error (whose text holds the full URL,
-    credentials included) ever travels in a traceback.
+    ``timeout`` bounds the whole call and ``max_bytes`` the body (see ``_exchange``); the
+    body is read by ``jsonbody.loads`` (no NaN as a number, bounded depth). Exceptions are
+    raised ``from None`` so no httpx error (whose text holds the full URL, credentials
+    included) ever travels in a traceback.
     """
     secrets = tuple(secrets)
     where = f"{method} {scrub(str(httpx.URL(url).copy_with(query=None)), secrets)}"
-    try:
-        resp = await http.request(method, url, params=dict(params), data=data, files=files,
-                                  timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)))
-    except httpx.TimeoutException as exc:
-        raise TransientError(platform, f"{where}: timed out ({type(exc).__name__})") from None
-    except httpx.RequestError as exc:
-        raise TransientError(platform, f"{where}: connection failed ({type(exc).__name__})") \
-            from None
-    status = resp.status_code
+    status, headers, content = await _exchange(
+        http, platform, where, method, url, timeout=timeout, max_bytes=max_bytes,
+        params=dict(params), data=data, files=files)
     if status == 429 or status == 408 or status >= 500:
         raise TransientError(platform, f"{where}: HTTP {status}; will retry",
-                             retry_after=_retry_after(resp.headers.get("retry-after")))
+                             retry_after=_retry_after(headers.get("retry-after")))
     if status in (401, 403, 404):
         raise PlatformFatal(platform, f"{where}: HTTP {status}; check base_url and credentials")
     if status >= 400:
         raise RequestRejected(platform, f"{where}: HTTP {status}")
     try:
-        body = json.loads(resp.content)
-    except (ValueError, UnicodeDecodeError):
+        body = await _parse(content)
+    except ValueError:
         raise TransientError(
-            platform, f"{where}: malformed JSON body ({len(resp.content)} bytes); will retry"
+            platform, f"{where}: malformed JSON body ({len(content)} bytes); will retry"
         ) from None
     if not isinstance(body, dict):
         raise TransientError(platform, f"{where}: JSON body is a {type(body).__name__}, "
@@ -163,34 +206,29 @@ async def fetch_json(
 
 async def fetch_any_status(
     http: httpx.AsyncClient, label: str, url: str, *, form: Mapping[str, Any], timeout: float,
-    secrets: Iterable[str],
+    secrets: Iterable[str], max_bytes: int = MAX_BODY_BYTES,
 ) -> tuple[int, dict[str, Any] | None]:
     """POST a form → (status, JSON object or None): error statuses keep their JSON body,
     because these protocols say what went wrong in it (POP ``Code``, AOP ``error_code``).
 
-    A body that is not a JSON object is judged by its status alone; transport failures
-    become ``TransientError``. Raised ``from None``: no httpx text (full URL) travels on.
+    Bounded and parsed as ``fetch_json``. A body that is not a JSON object is judged by its
+    status alone; transport failures become ``TransientError``. Raised ``from None``: no
+    httpx text (full URL) travels on.
     """
     where = f"POST {scrub(str(httpx.URL(url).copy_with(query=None)), secrets)}"
+    status, _, content = await _exchange(http, label, where, "POST", url, timeout=timeout,
+                                         max_bytes=max_bytes, data=dict(form))
     try:
-        resp = await http.post(url, data=dict(form),
-                               timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)))
-    except httpx.TimeoutException as exc:
-        raise TransientError(label, f"{where}: timed out ({type(exc).__name__})") from None
-    except httpx.RequestError as exc:
-        raise TransientError(label, f"{where}: connection failed ({type(exc).__name__})") from None
-    status = resp.status_code
-    try:
-        body = json.loads(resp.content)
-    except (ValueError, UnicodeDecodeError):
+        body = await _parse(content)
+    except ValueError:
         body = None
     if isinstance(body, dict):
         return status, body
     if status == 429 or status == 408 or status >= 500:
         raise TransientError(label, f"{where}: HTTP {status}; will retry")
     if status in (401, 403, 404):
-        text = scrub(resp.text[:120], secrets).strip()
+        text = scrub(content[:120].decode("utf-8", "replace"), secrets).strip()
         raise PlatformFatal(label, f"{where}: HTTP {status} {text!r}; check base_url and credentials")
     if status >= 400:
         raise RequestRejected(label, f"{where}: HTTP {status}")
-    raise TransientError(label, f"{where}: malformed JSON body ({len(resp.content)} bytes); will retry")
+    raise TransientError(label, f"{where}: malformed JSON body ({len(content)} bytes); will retry")

@@ -143,7 +143,8 @@ def build_searchers(settings: Settings, http: httpx.AsyncClient, *,
         out[name] = PlatformSearcher(
             make_client(name, plat, settings, http, gate), gate,
             max_attempts=settings.search.max_attempts,
-            max_retry_seconds=settings.search.max_retry_seconds, backoff=backoff)
+            max_retry_seconds=settings.search.max_retry_seconds, backoff=backoff,
+            stop_after=settings.search.stop_after_same_errors)
     return out
 
 

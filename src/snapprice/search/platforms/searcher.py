@@ -23,6 +23,40 @@ log = logging.getLogger(__name__)
 
 # A rate-limit answer without a stated ban (gateway 4008) still pauses the platform briefly.
 DEFAULT_BAN_SECONDS = 1.0
+# Calls refused in a row the same way, none succeeding between, that stop a platform: a
+# route that refuses every call (a missing argument, a parameter it never accepts) would
+# otherwise spend one call per task on it (search.stop_after_same_errors).
+STOP_AFTER_SAME_ERRORS = 5
+# What a refusal repeated on every call most likely means, by code (TOP, gateway, ours).
+_LIKELY_CAUSES = {
+    "40": "a parameter the method requires is not sent: check options.method and "
+          "options.image_param (the route may want the picture as image_url or another part)",
+    "41": "a parameter value is invalid on every call: check cat, sort, page_size and "
+          "options against the method's documentation",
+    "4003": "the gateway refuses the parameters of every call: check cat, sort and page_size, "
+            "and that the route takes the pictures sent (format, size, a public URL)",
+    "4014": "a required parameter of the URL is missing: check base_url and the protocol",
+    "body_too_large": "every answer is larger than max_body_bytes: lower page_size or raise "
+                      "max_body_bytes",
+}
+_PARAMETER_CODES = ("InvalidParameter", "MissingParameter", "gw.")  # Aliyun POP, 1688 AOP
+
+
+def likely_cause(exc: RequestRejected) -> str:
+    """What a refusal answered to every call most likely means.
+
+    >>> likely_cause(RequestRejected("t", "Missing Required Arguments", code="40"))[:34]
+    'a parameter the method requires is'
+    """
+    code = exc.code or ""
+    if code in _LIKELY_CAUSES:
+        return _LIKELY_CAUSES[code]
+    if code.startswith(_PARAMETER_CODES):
+        return _LIKELY_CAUSES["41"]
+    if not code:
+        return "the endpoint refuses every request as sent: check base_url and protocol"
+    return ("every call is refused the same way: check the section (cat, sort, page_size, "
+            "options) against the API's documentation")
 
 
 @dataclass(frozen=True)
@@ -41,11 +75,14 @@ class PlatformSearcher:
     (uploads included) passes it. ``await searcher.search(image, page)`` returns a
     ``SearchPage`` or raises: ``RequestRejected`` (this request only; not retried),
     ``TransientError`` (retries spent), ``PlatformFatal`` (this platform is stopped for
-    the run; every later call raises it at once, without a request).
+    the run; every later call raises it at once, without a request). ``stop_after`` calls
+    in a row refused with the same code, none succeeding between, stop the platform too
+    (0: never): the refusal is the route's, not the picture's.
     """
 
     def __init__(self, client: SearchClient, gate: Gate, *, max_attempts: int = 6,
-                 max_retry_seconds: float = 300.0, backoff: Backoff | None = None) -> None:
+                 max_retry_seconds: float = 300.0, backoff: Backoff | None = None,
+                 stop_after: int = STOP_AFTER_SAME_ERRORS) -> None:
         if client.gate is not gate:
             raise ValueError(f"{client.name}: the client was built with another gate than the "
                              "searcher's; its calls would bypass the limiter")
@@ -56,6 +93,8 @@ class PlatformSearcher:
         self.max_attempts = max_attempts
         self.max_retry_seconds = max_retry_seconds
         self.backoff = backoff or Backoff()
+        self.stop_after = stop_after
+        self._same: tuple[tuple[str, ...], int] = ((), 0)  # the last refusal's key, times in a row
 
     @property
     def calls(self) -> CallCounters:
@@ -108,17 +147,41 @@ class PlatformSearcher:
                     result = await self._attempt(image, page)
         except PlatformFatal as exc:
             self.calls.failed += 1
-            if self.gate.stop(exc):
-                log.error("%s: platform stopped for this run: %s", self.name, exc)
+            self._stop(exc)
             raise self.gate.stopped_error() from None
-        except RequestRejected:
+        except RequestRejected as exc:
             self.calls.rejected += 1
-            raise
+            repeated = self._repeated(exc)
+            if repeated is None:
+                raise
+            self._stop(repeated)
+            raise self.gate.stopped_error() from None
         except TransientError:
             self.calls.failed += 1
             raise
         self.calls.ok += 1
+        self._same = ((), 0)
         return result
+
+    def _stop(self, exc: PlatformFatal) -> None:
+        if self.gate.stop(exc):
+            log.error("%s: platform stopped for this run: %s", self.name, exc)
+
+    def _repeated(self, exc: RequestRejected) -> PlatformFatal | None:
+        """The error that stops the platform when ``exc`` is the same refusal for the
+        ``stop_after``-th call in a row (same code; same text when there is no code)."""
+        key = (exc.code or "", exc.sub_code or "") if exc.code else ("", exc.message)
+        n = self._same[1] + 1 if self._same[0] == key else 1
+        self._same = (key, n)
+        if not self.stop_after or n < self.stop_after:
+            return None
+        what = f"code {exc.code}" + (f" [{exc.sub_code}]" if exc.sub_code else "") \
+            if exc.code else "the same error"
+        return PlatformFatal(
+            exc.platform, f"{n} calls in a row refused with {what} and none succeeded "
+            f"({exc.message}); likely cause: {likely_cause(exc)}; no more calls this run "
+            f"(search.stop_after_same_errors = {self.stop_after})",
+            code=exc.code, sub_code=exc.sub_code)
 
     async def aclose(self) -> None:
         await self.gate.aclose()

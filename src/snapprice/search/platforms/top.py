@@ -16,7 +16,7 @@ from snapprice.errors import (
     TransientError,
 )
 from snapprice.models import QueryImage, SearchItem, SearchPage
-from snapprice.search.platforms.base import as_int, ban_seconds, require_credentials
+from snapprice.search.platforms.base import as_id, as_int, ban_seconds, require_credentials
 from snapprice.search.platforms.gate import Gate
 from snapprice.search.platforms.http import fetch_json, install_log_redaction, redact, request_record
 from snapprice.search.platforms.signing import SIGN_METHODS, top_sign
@@ -88,10 +88,8 @@ def _first(raw: dict[str, Any], *keys: str) -> Any:
 def _item(raw: Any, rank: int) -> SearchItem | None:
     if not isinstance(raw, dict):
         return None
-    item_id = _first(raw, "num_iid", "item_id", "id")
-    shop_id = _first(raw, "seller_id", "shop_id")
     return SearchItem(
-        item_id="" if item_id is None else str(item_id),
+        item_id=as_id(_first(raw, "num_iid", "item_id", "id")),
         title=_first(raw, "title"),
         pic_url=_first(raw, "pic_url", "pict_url", "pic"),
         price=_first(raw, "price", "zk_final_price"),
@@ -99,7 +97,7 @@ def _item(raw: Any, rank: int) -> SearchItem | None:
         original_price=_first(raw, "orginal_price", "original_price", "reserve_price"),
         sales=_first(raw, "sales", "volume", "view_sales"),
         shop=_first(raw, "nick", "seller_nick", "shop_title", "shop"),
-        shop_id=None if shop_id is None else str(shop_id),
+        shop_id=as_id(_first(raw, "seller_id", "shop_id")),
         detail_url=_first(raw, "detail_url", "item_url", "url"),
         area=_first(raw, "area", "provcity", "item_location"),
         rank=rank,
@@ -195,7 +193,7 @@ class TopClient:
             files=None if files is None else {
                 k: (f"{img.digest[:16] or 'image'}.jpg", img.data, img.mime)
                 for k, img in files.items()},
-            timeout=s.timeout, secrets=secrets)
+            timeout=s.timeout, secrets=secrets, max_bytes=s.max_body_bytes)
         body = redact(raw, secrets)
         items, has_more, total = parse_top_body(self.name, body, method=self.method,
                                                 page=page, page_size=s.page_size)
