@@ -3,6 +3,10 @@
 Thin recipes: the lifecycle is ``snapprice.run.run_snapshot``, handed these tasks as its
 steps; the flows add what only Prefect gives (retries, artifacts, the run in the UI). The
 repository's ``flows/`` files are the deployment entrypoints and import these.
+
+Nothing is persisted to Prefect's result storage (````): a result or a
+failure's exception would be pickled there with whatever text it holds; the database keeps
+a run's outcome, scrubbed of secrets.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ def _worth_retrying(_task: Any, _task_run: Any, state: Any) -> bool:
     return False
 
 
-@task(cache_policy=NONE, retries=2, retry_delay_seconds=5, retry_condition_fn=_worth_retrying)
+@task(cache_policy=NONE, persist_result=False, retries=2, retry_delay_seconds=5, retry_condition_fn=_worth_retrying)
 def ingest_catalog(engine: Engine, settings: Settings, run_id: int, catalog: str,
                    skus: set[str] | None = None) -> run.IngestSummary:
     summary = run.ingest(engine, settings, run_id, catalog, skus=skus)
@@ -52,7 +56,7 @@ def ingest_catalog(engine: Engine, settings: Settings, run_id: int, catalog: str
     return summary
 
 
-@task(cache_policy=NONE)  # no Prefect retries: the platform clients retry, exactly once
+@task(cache_policy=NONE, persist_result=False)  # no Prefect retries: the platform clients retry, exactly once
 def search_platforms(engine: Engine, settings: Settings, run_id: int,
                      limiter_dsn: str | None) -> SearchSummary:
     logger = get_run_logger()
@@ -75,12 +79,12 @@ def search_platforms(engine: Engine, settings: Settings, run_id: int,
     return summary
 
 
-@task(cache_policy=NONE, retries=3, retry_delay_seconds=2, retry_condition_fn=_worth_retrying)
+@task(cache_policy=NONE, persist_result=False, retries=3, retry_delay_seconds=2, retry_condition_fn=_worth_retrying)
 def close_run(engine: Engine, run_id: int, error: str | None = None) -> dict[str, Any]:
     return run.close_run(engine, run_id, error=error)
 
 
-@task(cache_policy=NONE, retries=2, retry_delay_seconds=2, retry_condition_fn=_worth_retrying)
+@task(cache_policy=NONE, persist_result=False, retries=2, retry_delay_seconds=2, retry_condition_fn=_worth_retrying)
 def raise_alerts(engine: Engine, settings: Settings, run_id: int) -> list[dict[str, Any]]:
     # Idempotent: a retry adds nothing. The webhook's URL is read here, at the edge.
     new = run.raise_alerts(engine, settings, run_id, os.environ)
@@ -118,7 +122,7 @@ def publish(engine: Engine, result: dict[str, Any]) -> None:
     )
 
 
-@flow(name="snapshot", log_prints=False)
+@flow(name="snapshot", log_prints=False, persist_result=False)
 def snapshot(
     kind: str = "scheduled",
     catalog: str | None = None,
@@ -145,14 +149,14 @@ def snapshot(
     return result
 
 
-@task(cache_policy=NONE)
+@task(cache_policy=NONE, persist_result=False)
 def replay_window(engine: Engine, settings: Settings, since: datetime, until: datetime) -> dict[str, Any]:
     s = replay(engine, settings, since, until)
     return {"responses": s.responses, "snapshots_changed": s.snapshots_changed,
             "rejects": s.rejects, "runs": sorted(s.runs)}
 
 
-@task(cache_policy=NONE)
+@task(cache_policy=NONE, persist_result=False)
 def find_gaps(engine: Engine, settings: Settings, catalog: str, since: datetime,
               until: datetime) -> dict[str, Any]:
     slots = schedule_slots(settings, since, until)
@@ -163,7 +167,7 @@ def find_gaps(engine: Engine, settings: Settings, catalog: str, since: datetime,
             "missing": {k: [s.isoformat() for s in v] for k, v in missing.items()}}
 
 
-@flow(name="backfill", log_prints=False)
+@flow(name="backfill", log_prints=False, persist_result=False)
 def backfill(since: datetime, until: datetime, replay: bool = False, fill_gaps: bool = False,
              config: str | None = None, data_dir: str | None = None,
              catalog: str | None = None) -> dict[str, Any]:

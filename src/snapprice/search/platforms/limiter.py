@@ -18,6 +18,7 @@ from aiolimiter import AsyncLimiter
 from psycopg import sql
 
 from snapprice.errors import TransientError
+from snapprice.store.sql import source
 
 
 class RateLimiter(Protocol):
@@ -128,27 +129,20 @@ class PostgresLimiter:
         # Concurrent CREATE TABLE IF NOT EXISTS can still collide: serialize it.
         await conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (self.table,))
         try:
-            await conn.execute(self._sql(
-                "CREATE UNLOGGED TABLE IF NOT EXISTS {t} (key text PRIMARY KEY, "
-                "tat timestamptz NOT NULL, paused_until timestamptz NOT NULL DEFAULT 'epoch')"))
+            await conn.execute(self._sql(source("limiter/create_table")))
         finally:
             await conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (self.table,))
         return conn
 
     def _sql(self, query: str) -> sql.Composed:
+        """``query`` (from sql/app/limiter) with ``{t}`` filled: the table is configurable."""
         return sql.SQL(query).format(t=sql.Identifier(self.table))
 
     async def acquire(self) -> None:
         while True:
             await self._pause.wait()
             # The slot is reserved after any ban already announced by any process.
-            row, at = await self._execute(
-                "INSERT INTO {t} AS b (key, tat) VALUES (%(key)s, clock_timestamp() + "
-                "make_interval(secs => %(step)s)) ON CONFLICT (key) DO UPDATE SET tat = "
-                "GREATEST(b.tat, b.paused_until, clock_timestamp()) + "
-                "make_interval(secs => %(step)s) RETURNING "
-                "EXTRACT(EPOCH FROM b.tat - clock_timestamp())::float8 - %(step)s",
-                {"key": self.key, "step": self._step})
+            row, at = await self._execute(source("limiter/acquire"), {"key": self.key, "step": self._step})
             assert row is not None
             if (left := at + row[0] - time.monotonic()) > 0:
                 await asyncio.sleep(left)
@@ -157,11 +151,7 @@ class PostgresLimiter:
 
     async def pause(self, seconds: float) -> None:
         self._pause.extend(seconds)
-        await self._execute(
-            "INSERT INTO {t} AS b (key, tat, paused_until) VALUES (%(key)s, clock_timestamp(), "
-            "clock_timestamp() + make_interval(secs => %(s)s)) ON CONFLICT (key) DO UPDATE SET "
-            "paused_until = GREATEST(b.paused_until, EXCLUDED.paused_until) RETURNING 1",
-            {"key": self.key, "s": float(seconds)})
+        await self._execute(source("limiter/pause"), {"key": self.key, "s": float(seconds)})
 
     async def aclose(self) -> None:
         if self._conn is not None:
