@@ -228,4 +228,3 @@ def test_a_run_of_chosen_platforms_searches_only_them(prefect_harness, clean_db,
     assert result["status"] == "succeeded", result
     assert q(clean_db, "SELECT DISTINCT platform FROM search_task") == [("jd",)]
     assert result["n_searches"] == result["n_groups"]
-

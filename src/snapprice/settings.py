@@ -238,17 +238,36 @@ def load_settings(
     env = dict(os.environ if environ is None else environ)
     chosen = path or env.get("SNAPPRICE_CONFIG") or ""
     cfg_path = Path(chosen) if chosen else DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else default_config()
-    tree: dict[str, Any] = {}
-    if cfg_path.exists():
-        try:
-            tree = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{cfg_path}: not valid TOML ({exc})") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{cfg_path}: cannot be read ({exc})") from None
-    elif chosen:
+    if chosen and not cfg_path.exists():
         raise ConfigError(f"config file {cfg_path} does not exist")
+    tree = _read_toml(cfg_path) if cfg_path.exists() else {}
+    _overlay_environment(tree, env)
+    try:
+        settings = Settings.model_validate(tree)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(
+            f"{cfg_path if cfg_path.exists() else 'config'}: `{key}`: {err['msg'].removeprefix('Value error, ')}"
+        ) from None
+    if platforms is not None:
+        _choose_platforms(settings, platforms, cfg_path)
+    _resolve_secrets(settings, env, require_credentials)
+    settings.source = str(cfg_path) if cfg_path.exists() else "<defaults>"
+    return settings
 
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc})") from None
+
+
+def _overlay_environment(tree: dict[str, Any], env: Mapping[str, str]) -> None:
+    """``SNAPPRICE_SECTION__KEY`` variables, then ``DATABASE_URL`` and ``DATABASE_READER_URL``."""
     for name, raw in sorted(env.items()):
         if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
@@ -259,30 +278,17 @@ def load_settings(
     if env.get("DATABASE_READER_URL"):
         _set_path(tree, ["database", "reader_url"], env["DATABASE_READER_URL"])
 
-    try:
-        settings = Settings.model_validate(tree)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(
-            f"{cfg_path if cfg_path.exists() else 'config'}: `{key}`: {err['msg'].removeprefix('Value error, ')}"
-        ) from None
 
-    if platforms is not None:
-        _choose_platforms(settings, platforms, cfg_path)
-    secret_values = dict(env)
-    secrets_file = env.get("SNAPPRICE_SECRETS_FILE")
-    if secrets_file:
-        secret_values = {**_read_secrets_file(Path(secrets_file)), **env}
+def _resolve_secrets(settings: Settings, env: Mapping[str, str], required: bool) -> None:
+    """The credentials each enabled platform names, from the environment or the secrets file."""
+    values = dict(env)
+    if env.get("SNAPPRICE_SECRETS_FILE"):
+        values = {**_read_secrets_file(Path(env["SNAPPRICE_SECRETS_FILE"])), **env}
     for pname, plat in settings.enabled_platforms().items():
         resolved: dict[str, SecretStr] = {}
         for field, var in plat.credentials.items():
-            value = secret_values.get(var, "")
-            if not value and require_credentials:
-                raise ConfigError(
-                    f"platforms.{pname}.credentials.{field}: environment variable {var} is not set"
-                )
+            value = values.get(var, "")
+            if not value and required:
+                raise ConfigError(f"platforms.{pname}.credentials.{field}: environment variable {var} is not set")
             resolved[field] = SecretStr(value)
         settings.secrets[pname] = resolved
-    settings.source = str(cfg_path) if cfg_path.exists() else "<defaults>"
-    return settings
