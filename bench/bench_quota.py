@@ -1,8 +1,10 @@
 """Quota utilisation: achieved/allowed QPS and limit errors against the sandbox.
 
-Cases: qps 5 (60 s) and qps 50 (20 s), each with one process (in-process limiter) and two
-processes sharing one budget (PostgreSQL limiter). The sandbox enforces the same QPS as
-the client's budget (burst of one second, ban on excess), in its own process.
+Cases: qps 5 (60 s) and qps 50 (20 s), each with one process (in-process limiter), two
+processes sharing one budget (PostgreSQL limiter), and one process searching through three
+accounts of the route (each its own budget: the goal is the summed budget). The sandbox
+enforces the same QPS per account as the client's budget (burst of one second, ban on
+excess), in its own process.
 
     python bench/bench_quota.py            # full run (~3 min)
     python bench/bench_quota.py --quick    # shorter windows (~40 s)
@@ -32,9 +34,18 @@ CONCURRENCY = 8
 
 @dataclass
 class Case:
-    qps: float
+    qps: float  # per account
     seconds: float
     processes: int
+    accounts: int = 1
+
+    @property
+    def budget(self) -> float:
+        return self.qps * self.accounts
+
+
+def _accounts(n: int) -> list[tuple[str, str]]:
+    return [(f"bench-key-{i}", f"bench-secret-{i}") for i in range(1, n + 1)] if n > 1 else []
 
 
 def _serve(cfg: dict, conn) -> None:  # child process: the marketplace
@@ -45,45 +56,61 @@ def _serve(cfg: dict, conn) -> None:  # child process: the marketplace
         conn.recv()  # until the parent says stop
 
 
-def _settings(base_url: str, qps: float, limiter: str):
+def _settings(base_url: str, qps: float, limiter: str, accounts: int):
     from pydantic import SecretStr
 
     from snapprice.settings import Settings
 
+    plat = {"protocol": "gateway", "base_url": base_url, "qps": qps}
+    pairs = _accounts(accounts)
+    if pairs:
+        plat["accounts"] = [{"name": f"a{i}", "credentials": {"key": "K", "secret": "S"}}
+                            for i in range(1, accounts + 1)]
     s = Settings.model_validate({
-        "search": {"limiter": limiter, "concurrency": CONCURRENCY, "max_attempts": 6},
-        "platforms": {"taobao": {"protocol": "gateway", "base_url": base_url, "qps": qps}},
+        "search": {"limiter": limiter, "concurrency": CONCURRENCY * accounts, "max_attempts": 6},
+        "platforms": {"taobao": plat},
     })
-    s.secrets = {"taobao": {"key": SecretStr("demo-key"), "secret": SecretStr("demo-secret")}}
+    if pairs:
+        s.secrets = {f"taobao@a{i}": {"key": SecretStr(k), "secret": SecretStr(v)}
+                     for i, (k, v) in enumerate(pairs, 1)}
+    else:
+        s.secrets = {"taobao": {"key": SecretStr("demo-key"), "secret": SecretStr("demo-secret")}}
     return s
 
 
+def _time_sends(limiter, sent: list[float]) -> None:
+    """Record when ``limiter`` lets each call out."""
+    inner = limiter.acquire
+
+    async def timed_acquire() -> None:
+        await inner()
+        sent.append(time.time())
+
+    limiter.acquire = timed_acquire
+
+
 async def _drive(base_url: str, qps: float, limiter: str, calls: int, dsn: str | None,
-                 table: str, start_at: float) -> dict:
+                 table: str, start_at: float, accounts: int) -> dict:
     from snapprice.models import QueryImage
     from snapprice.sandbox.imaging import render_product, to_jpeg
     from snapprice.search.platforms import PostgresLimiter, build_searchers, make_http_client
+    from snapprice.search.platforms.accounts import AccountPool
 
-    settings = _settings(base_url, qps, limiter)
+    settings = _settings(base_url, qps, limiter, accounts)
     data = to_jpeg(render_product(os.getpid() % 97), 90)
     image = QueryImage(digest=f"bench-{os.getpid()}", data=data)
     sent: list[float] = []
     async with make_http_client(settings) as http:
         searcher = build_searchers(settings, http, dsn=dsn)["taobao"]
-        if isinstance(searcher.limiter, PostgresLimiter):
-            searcher.limiter.table = table
-        inner = searcher.limiter.acquire
-
-        async def timed_acquire() -> None:
-            await inner()
-            sent.append(time.time())
-
-        searcher.limiter.acquire = timed_acquire  # type: ignore[method-assign]
+        for member in searcher.searchers if isinstance(searcher, AccountPool) else [searcher]:
+            if isinstance(member.limiter, PostgresLimiter):
+                member.limiter.table = table
+            _time_sends(member.limiter, sent)
         await asyncio.sleep(max(0.0, start_at - time.time()))
         errors: list[str] = []
         started = 0
 
-        async def loop() -> None:  # CONCURRENCY of these keep the limiter always busy
+        async def loop() -> None:  # CONCURRENCY per account of these keep the limiters busy
             nonlocal started
             while started < calls and not errors:
                 started += 1
@@ -92,7 +119,7 @@ async def _drive(base_url: str, qps: float, limiter: str, calls: int, dsn: str |
                 except Exception as exc:  # counted and reported, not fatal to the bench
                     errors.append(type(exc).__name__)
 
-        await asyncio.gather(*(loop() for _ in range(CONCURRENCY)))
+        await asyncio.gather(*(loop() for _ in range(CONCURRENCY * accounts)))
         await searcher.aclose()
     return {"sent": sent[:calls], "bans": searcher.calls.bans, "errors": errors,
             "attempts": searcher.calls.attempts}
@@ -115,20 +142,21 @@ def _limit_errors(stats: dict) -> int:
 def run_case(case: Case, dsn: str) -> dict:
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
-    server = ctx.Process(target=_serve, args=({"qps": case.qps, "ban_seconds": 5,
-                                                "n_products": 60}, child), daemon=True)
+    server = ctx.Process(target=_serve, args=({"qps": case.qps, "ban_seconds": 5, "n_products": 60,
+                                                "gateway_accounts": _accounts(case.accounts)},
+                                               child), daemon=True)
     server.start()
     base_url = parent.recv()
     table = f"bench_rl_{os.getpid()}_{secrets.token_hex(3)}"
     try:
         before = _limit_errors(_stats(base_url))
-        calls = int(case.qps * case.seconds)
+        calls = int(case.budget * case.seconds)
         per = calls // case.processes
         limiter = "process" if case.processes == 1 else "postgres"
         start_at = time.time() + 3.0
         out = ctx.Queue()
         procs = [ctx.Process(target=_worker, args=(
-            (base_url, case.qps, limiter, per, dsn, table, start_at), out))
+            (base_url, case.qps, limiter, per, dsn, table, start_at, case.accounts), out))
             for _ in range(case.processes)]
         for p in procs:
             p.start()
@@ -143,9 +171,9 @@ def run_case(case: Case, dsn: str) -> dict:
             _drop(dsn, table)
     sent = sorted(t for r in results for t in r["sent"])
     achieved = (len(sent) - 1) / (sent[-1] - sent[0])
-    return {"qps": case.qps, "processes": case.processes, "limiter": limiter,
+    return {"qps": case.budget, "processes": case.processes, "accounts": case.accounts, "limiter": limiter,
             "calls": len(sent), "seconds": round(sent[-1] - sent[0], 2),
-            "achieved": round(achieved, 3), "utilisation": round(achieved / case.qps, 4),
+            "achieved": round(achieved, 3), "utilisation": round(achieved / case.budget, 4),
             "limit_errors": server_errors, "client_bans": sum(r["bans"] for r in results),
             "failures": sum(len(r["errors"]) for r in results),
             "min_gap_ms": round(min(b - a for a, b in itertools.pairwise(sent)) * 1e3, 2)}
@@ -167,13 +195,14 @@ def main(argv: list[str] | None = None) -> int:
                     or "postgresql://postgres@127.0.0.1:5432/test")
     args = ap.parse_args(argv)
     slow, fast = (10, 6) if args.quick else (60, 20)
-    cases = [Case(5, slow, 1), Case(5, slow, 2), Case(50, fast, 1), Case(50, fast, 2)]
-    print(f"{'qps':>5} {'procs':>5} {'limiter':>8} {'calls':>6} {'secs':>7} {'achieved':>9} "
+    cases = [Case(5, slow, 1), Case(5, slow, 2), Case(5, slow, 1, accounts=3),
+             Case(50, fast, 1), Case(50, fast, 2), Case(50, fast, 1, accounts=3)]
+    print(f"{'qps':>5} {'procs':>5} {'accts':>5} {'limiter':>8} {'calls':>6} {'secs':>7} {'achieved':>9} "
           f"{'util':>7} {'limit_err':>9} {'bans':>5} {'fail':>5} {'min_gap_ms':>10}")
     ok = True
     for case in cases:
         r = run_case(case, args.dsn)
-        print(f"{r['qps']:>5} {r['processes']:>5} {r['limiter']:>8} {r['calls']:>6} "
+        print(f"{r['qps']:>5} {r['processes']:>5} {r['accounts']:>5} {r['limiter']:>8} {r['calls']:>6} "
               f"{r['seconds']:>7} {r['achieved']:>9} {r['utilisation']:>7} "
               f"{r['limit_errors']:>9} {r['client_bans']:>5} {r['failures']:>5} "
               f"{r['min_gap_ms']:>10}", flush=True)

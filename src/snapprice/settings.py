@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from snapprice.errors import ConfigError
 from snapprice.paths import default_config
@@ -99,6 +99,15 @@ class ScheduleSettings(_Section):
         return v
 
 
+class AccountSettings(_Section):
+    """One credential set of a route (``[[platforms.NAME.accounts]]``): its own QPS budget,
+    so k accounts search k times as fast; a banned or spent one is set aside for the run."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")  # in messages and the limiter's key
+    credentials: dict[str, str]  # field -> ENV VAR NAME, as the section's own
+    qps: float | None = Field(None, gt=0, le=10_000)  # default: the section's qps
+
+
 class PlatformSettings(_Section):
     # A name in snapprice.search.platforms.registry.PROTOCOLS; checked where platforms are
     # built (check_platforms, build_searchers), so settings need not know the protocols.
@@ -115,7 +124,22 @@ class PlatformSettings(_Section):
     max_body_bytes: int = Field(8_000_000, gt=0)  # a larger answer is refused (RequestRejected)
     currency: str = Field("CNY", pattern=r"^[A-Z]{3}$")
     credentials: dict[str, str] = Field(default_factory=dict)  # field -> ENV VAR NAME
+    accounts: list[AccountSettings] = Field(default_factory=list)  # instead of credentials
     options: dict[str, Any] = Field(default_factory=dict)  # protocol-specific knobs
+
+    def credential_sets(self) -> list[AccountSettings]:
+        """The accounts of the section: its ``accounts``, or the one its ``credentials`` and
+        ``qps`` describe (named "")."""
+        return self.accounts or [AccountSettings.model_construct(name="", credentials=self.credentials, qps=None)]
+
+    @model_validator(mode="after")
+    def _one_way_to_name_credentials(self) -> PlatformSettings:
+        if self.accounts and self.credentials:
+            raise ValueError("give credentials or accounts, not both")
+        names = [a.name for a in self.accounts]
+        if len(set(names)) != len(names):
+            raise ValueError(f"account names must differ (got {', '.join(names)})")
+        return self
 
     @field_validator("base_url")
     @classmethod
@@ -158,9 +182,10 @@ class Settings(_Section):
     def enabled_platforms(self) -> dict[str, PlatformSettings]:
         return {n: p for n, p in self.platforms.items() if p.enabled}
 
-    def credentials(self, platform: str) -> dict[str, str]:
-        """Plain credential values of one platform (for the client that signs with them)."""
-        return {k: v.get_secret_value() for k, v in self.secrets.get(platform, {}).items()}
+    def credentials(self, platform: str, account: str = "") -> dict[str, str]:
+        """Plain credential values of one platform's account (for the client that signs with
+        them); ``account`` "" is the section's own ``credentials``."""
+        return {k: v.get_secret_value() for k, v in self.secrets.get(_secret_key(platform, account), {}).items()}
 
     def secret_values(self) -> list[str]:
         """Every secret this config holds (platform credentials, database passwords): what
@@ -172,6 +197,10 @@ class Settings(_Section):
         """A short digest of the effective config (no secrets), stored with each run."""
         blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _secret_key(platform: str, account: str) -> str:
+    return f"{platform}@{account}" if account else platform
 
 
 def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
@@ -285,10 +314,12 @@ def _resolve_secrets(settings: Settings, env: Mapping[str, str], required: bool)
     if env.get("SNAPPRICE_SECRETS_FILE"):
         values = {**_read_secrets_file(Path(env["SNAPPRICE_SECRETS_FILE"])), **env}
     for pname, plat in settings.enabled_platforms().items():
-        resolved: dict[str, SecretStr] = {}
-        for field, var in plat.credentials.items():
-            value = values.get(var, "")
-            if not value and required:
-                raise ConfigError(f"platforms.{pname}.credentials.{field}: environment variable {var} is not set")
-            resolved[field] = SecretStr(value)
-        settings.secrets[pname] = resolved
+        for account in plat.credential_sets():
+            where = f"platforms.{pname}" + (f".accounts[{account.name}]" if account.name else "")
+            resolved: dict[str, SecretStr] = {}
+            for field, var in account.credentials.items():
+                value = values.get(var, "")
+                if not value and required:
+                    raise ConfigError(f"{where}.credentials.{field}: environment variable {var} is not set")
+                resolved[field] = SecretStr(value)
+            settings.secrets[_secret_key(pname, account.name)] = resolved

@@ -31,6 +31,8 @@ class SandboxConfig(BaseModel):
     day_seconds: float = Field(86_400.0, gt=0)
     gateway_key: str = "demo-key"
     gateway_secret: str = "demo-secret"
+    # More key/secret pairs the gateway accepts: accounts, each its own caller (QPS, quota).
+    gateway_accounts: tuple[tuple[str, str], ...] = ()
     top_app_key: str = "12345678"
     top_app_secret: str = "demo-top-secret"
     qps: float = Field(50.0, gt=0)

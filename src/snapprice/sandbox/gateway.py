@@ -104,7 +104,8 @@ def _authorise(market: Market, query: dict[str, str]) -> str:
     key, secret = query.get("key", ""), query.get("secret", "")
     if not key or not secret:
         raise _Refusal("4014", "key and secret must be in the URL query string")
-    if key != market.config.gateway_key or secret != market.config.gateway_secret:
+    known = {market.config.gateway_key: market.config.gateway_secret, **dict(market.config.gateway_accounts)}
+    if known.get(key) != secret:
         raise _Refusal("4005", "unknown key or wrong secret")
     return key
 

@@ -32,8 +32,7 @@ from snapprice.normalize import normalize_page
 from snapprice.normalize import storable as storable_text
 from snapprice.search.platforms.gate import on_admit
 from snapprice.search.platforms.jsonbody import storable
-from snapprice.search.platforms.registry import build_searchers, close_searchers, make_http_client
-from snapprice.search.platforms.searcher import PlatformSearcher
+from snapprice.search.platforms.registry import Searcher, build_searchers, close_searchers, make_http_client
 from snapprice.search.verify import PictureLimits, PictureScorer
 from snapprice.settings import Settings
 from snapprice.store import runs
@@ -116,7 +115,7 @@ def _storable_page(page: SearchPage) -> SearchPage:
 
 class _Executor:
     def __init__(self, engine: Engine, settings: Settings, run_id: int,
-                 searchers: dict[str, PlatformSearcher], progress: Progress | None,
+                 searchers: dict[str, Searcher], progress: Progress | None,
                  db_wait: float = DB_WAIT_SECONDS) -> None:
         self.engine = engine
         self.db_wait = db_wait

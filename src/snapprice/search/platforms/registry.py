@@ -19,6 +19,7 @@ from __future__ import annotations
 import httpx
 
 from snapprice.errors import ConfigError
+from snapprice.search.platforms.accounts import AccountPool
 from snapprice.search.platforms.aliyun import AliyunImageSearchClient
 from snapprice.search.platforms.aop1688 import Aop1688Client
 from snapprice.search.platforms.base import SearchClient
@@ -28,6 +29,9 @@ from snapprice.search.platforms.limiter import PostgresLimiter, ProcessLimiter, 
 from snapprice.search.platforms.searcher import Backoff, PlatformSearcher
 from snapprice.search.platforms.top import TopClient
 from snapprice.settings import PlatformSettings, Settings
+
+# What runs one platform's searches: one account's searcher, or a pool of accounts.
+Searcher = PlatformSearcher | AccountPool
 
 # The key of each line is its class's ``protocol`` (a test holds them equal).
 PROTOCOLS: dict[str, type[SearchClient]] = {
@@ -63,10 +67,10 @@ def make_http_client(settings: Settings) -> httpx.AsyncClient:
 
 
 def make_client(name: str, plat: PlatformSettings, settings: Settings,
-                http: httpx.AsyncClient, gate: Gate | None = None) -> SearchClient:
-    """The client of one configured platform section (no call is made)."""
+                http: httpx.AsyncClient, gate: Gate | None = None, account: str = "") -> SearchClient:
+    """The client of one configured platform section and account (no call is made)."""
     cls = client_class(plat.protocol, where=f"platforms.{name}.protocol")
-    return cls(name, plat, settings.credentials(name), http, gate=gate)
+    return cls(name, plat, settings.credentials(name, account), http, gate=gate)
 
 
 class _NoCalls(httpx.AsyncBaseTransport):
@@ -87,10 +91,11 @@ def check_platforms(settings: Settings) -> None:
     problems: list[str] = []
     http = httpx.AsyncClient(transport=_NoCalls(), trust_env=False)
     for name, plat in settings.enabled_platforms().items():
-        try:
-            make_client(name, plat, settings, http)
-        except ConfigError as exc:
-            problems.append(str(exc))
+        for account in plat.credential_sets():
+            try:
+                make_client(name, plat, settings, http, account=account.name)
+            except ConfigError as exc:
+                problems.append(str(exc) + (f" (account {account.name})" if account.name else ""))
     if problems:
         raise ConfigError("; ".join(problems))
 
@@ -105,47 +110,53 @@ def limiter_mode(settings: Settings, dsn: str | None) -> str:
     return mode
 
 
-def make_limiter(name: str, plat: PlatformSettings, settings: Settings,
-                 dsn: str | None) -> RateLimiter:
-    """The limiter of one platform in the configured mode (``search.limiter``)."""
+def make_limiter(key: str, qps: float, settings: Settings, dsn: str | None) -> RateLimiter:
+    """The limiter of one budget ``key`` (a route's account) in the configured mode
+    (``search.limiter``)."""
     if limiter_mode(settings, dsn) == "process":
-        return ProcessLimiter(plat.qps)
+        return ProcessLimiter(qps)
     url = dsn or settings.database.url
     if not url:
         raise ConfigError("search.limiter: 'postgres' needs a database: set DATABASE_URL "
                           "(or pass the embedded server's DSN)")
-    # One budget per account and route: sections sharing a key share it via options.limit_key.
-    key = str(plat.options.get("limit_key") or name)
-    return PostgresLimiter(url, key, plat.qps)
+    return PostgresLimiter(url, key, qps)
 
 
 def build_searchers(settings: Settings, http: httpx.AsyncClient, *,
                     dsn: str | None = None,
-                    backoff: Backoff | None = None) -> dict[str, PlatformSearcher]:
+                    backoff: Backoff | None = None) -> dict[str, Searcher]:
     """One ``PlatformSearcher`` per enabled platform, keyed by section name.
 
     Build them once per process (and event loop) and share them between tasks: each
     platform's gate (limiter, ban pause, stop switch) is built first and handed to both
     its client and its searcher.
     """
-    out: dict[str, PlatformSearcher] = {}
+    out: dict[str, Searcher] = {}
     shared: dict[str, RateLimiter] = {}
     per_process = limiter_mode(settings, dsn) == "process"
     for name, plat in settings.enabled_platforms().items():
-        # Sections naming the same options.limit_key (one account on several routes) share
-        # one limiter in process mode, as they share one row in postgres mode.
-        key = str(plat.options.get("limit_key") or name)
-        if key not in shared or not per_process:
-            slowest = min(p.qps for n, p in settings.enabled_platforms().items()
-                          if str(p.options.get("limit_key") or n) == key)
-            shared[key] = make_limiter(name, plat.model_copy(update={"qps": slowest}), settings, dsn)
-        gate = Gate(shared[key])
-        out[name] = PlatformSearcher(
-            make_client(name, plat, settings, http, gate), gate,
-            max_attempts=settings.search.max_attempts,
-            max_retry_seconds=settings.search.max_retry_seconds, backoff=backoff,
-            stop_after=settings.search.stop_after_same_errors)
+        accounts: list[tuple[PlatformSearcher, float]] = []
+        for account in plat.credential_sets():
+            qps = account.qps or plat.qps
+            # One budget per account and route: sections naming the same options.limit_key
+            # (one account on several routes) share it, in process mode as in postgres mode.
+            key = str(plat.options.get("limit_key") or name) + (f"@{account.name}" if account.name else "")
+            if key not in shared or not per_process:
+                shared[key] = make_limiter(key, min(qps, _slowest(settings, key)), settings, dsn)
+            gate = Gate(shared[key])
+            accounts.append((PlatformSearcher(
+                make_client(name, plat, settings, http, gate, account=account.name), gate,
+                max_attempts=settings.search.max_attempts,
+                max_retry_seconds=settings.search.max_retry_seconds, backoff=backoff,
+                stop_after=settings.search.stop_after_same_errors), qps))
+        out[name] = accounts[0][0] if len(accounts) == 1 else AccountPool(name, accounts)
     return out
+
+
+def _slowest(settings: Settings, key: str) -> float:
+    """The lowest QPS any section gives the budget ``key`` (sections may share an account)."""
+    return min((a.qps or p.qps) for n, p in settings.enabled_platforms().items() for a in p.credential_sets()
+               if str(p.options.get("limit_key") or n) + (f"@{a.name}" if a.name else "") == key)
 
 
 async def close_searchers(searchers: dict[str, PlatformSearcher]) -> None:
