@@ -138,8 +138,10 @@ async def test_paging_stops_when_results_end(market):
 
 
 async def test_fatal_error_stops_only_its_platform(market):
+    # jd and taobao_top at 2 QPS: their first refusal is back long before the next slot (at
+    # 50 QPS a loaded machine let a second call out 20 ms later, before the refusal came).
     s = settings_for(market.base_url, {
-        "taobao": {}, "jd": {}, "taobao_top": {"protocol": "top", "platform": "taobao"}},
+        "taobao": {}, "jd": {"qps": 2}, "taobao_top": {"protocol": "top", "platform": "taobao", "qps": 2}},
         creds={"jd": {"key": "demo-key", "secret": "wrong"},
                "taobao_top": {"app_key": "12345678", "app_secret": "wrong"}})
     async with make_http_client(s) as http:

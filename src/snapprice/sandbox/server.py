@@ -154,12 +154,14 @@ def start_in_thread(config: SandboxConfig, host: str = "127.0.0.1", port: int = 
 
 def serve(config: SandboxConfig, host: str = "127.0.0.1", port: int = 8765) -> None:
     """Build the world and serve it in the foreground until interrupted. The port is taken
-    first: a busy one is a ConfigError before anything says "serving"."""
+    first: a busy one is a ConfigError before anything says "serving", and a client that
+    calls while the world is still being built waits for it."""
     log = logging.getLogger("snapprice.sandbox")
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        sock.listen(1024)  # callers that come while the world is built wait instead of being refused
     except OSError as exc:
         sock.close()
         raise ConfigError(f"cannot serve the sandbox on {host}:{port}: {exc.strerror}; "
