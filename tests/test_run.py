@@ -54,3 +54,13 @@ def test_a_run_sees_the_other_runs_that_are_live(clean_db):
             assert second == [7]
     with run.live(clean_db, 9) as third:  # 7 and 8 ended: their locks are gone
         assert third == []
+
+
+def test_a_trial_run_reads_only_the_first_rows(clean_db, tmp_path):
+    from snapprice.sandbox.catalogs import generate_catalog
+    from snapprice.sandbox.testing import shared_world
+
+    catalog = generate_catalog(shared_world(20, 7), tmp_path / "catalog", 8, dup_rate=0.25, seed=3)
+    steps = run.Steps(search=lambda *a, **k: run.SearchSummary(), alerts=lambda *a, **k: [])
+    result = run.run_snapshot(clean_db, _settings(), catalog=catalog.csv_path, limit=3, steps=steps)
+    assert result["n_images"] == 3, result

@@ -50,8 +50,8 @@ def _worth_retrying(_task: Any, _task_run: Any, state: Any) -> bool:
 
 @task(cache_policy=NONE, persist_result=False, retries=2, retry_delay_seconds=5, retry_condition_fn=_worth_retrying)
 def ingest_catalog(engine: Engine, settings: Settings, run_id: int, catalog: str,
-                   skus: set[str] | None = None) -> run.IngestSummary:
-    summary = run.ingest(engine, settings, run_id, catalog, skus=skus)
+                   skus: set[str] | None = None, limit: int | None = None) -> run.IngestSummary:
+    summary = run.ingest(engine, settings, run_id, catalog, skus=skus, limit=limit)
     get_run_logger().info("run %s: %s", run_id, summary)
     return summary
 
@@ -132,6 +132,7 @@ def snapshot(
     data_dir: str | None = None,
     skus: list[str] | None = None,
     platforms: list[str] | None = None,
+    limit: int | None = None,
 ) -> dict[str, Any]:
     """One snapshot run (or the resumption of an unfinished one) of the configured catalog;
     ``platforms``: only these sections."""
@@ -142,7 +143,7 @@ def snapshot(
                               catalog or settings.catalog.path)
         result = run.run_snapshot(
             engine, settings, kind=kind, catalog=catalog, resume=resume, run_id=run_id,
-            skus=set(skus) if skus is not None else None,
+            skus=set(skus) if skus is not None else None, limit=limit,
             limiter_dsn=run.limiter_dsn(settings, db),
             flow_run_id=flow_run_id, steps=STEPS)
         publish(engine, result)

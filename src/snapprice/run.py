@@ -99,12 +99,13 @@ def _extra(value: Any) -> Any:
 
 def ingest(engine: Engine, settings: Settings, run_id: int, catalog: str | Path,
            *, platforms: list[str] | None = None, progress: Progress | None = None,
-           skus: set[str] | None = None) -> IngestSummary:
+           skus: set[str] | None = None, limit: int | None = None) -> IngestSummary:
     """Read, load, hash (cached) and group the catalog; store items, groups, rejects and the
     run's search tasks in one transaction. A run that already has groups is left as it is
     (resume): its stored groups and tasks are the plan.
 
-    ``skus`` restricts the run to those catalog SKUs (backfill of gaps).
+    ``skus`` restricts the run to those catalog SKUs (backfill of gaps); ``limit`` to the
+    catalog's first usable rows (a trial run).
     """
     with engine.connect() as conn:
         existing = conn.execute(statement("run/group_count"), {"run": run_id}).scalar_one()
@@ -119,7 +120,7 @@ def ingest(engine: Engine, settings: Settings, run_id: int, catalog: str | Path,
         catalog, PgHashCache(engine), threshold=d.threshold, workers=d.workers,
         limits=ImageLimits(max_bytes=d.max_image_bytes, max_pixels=d.max_pixels,
                            timeout=d.fetch_timeout),
-        progress=progress or progress_counter(), allow_outside=settings.catalog.allow_outside,
+        progress=progress or progress_counter(), allow_outside=settings.catalog.allow_outside, limit=limit,
     )
     frame = result.frame
     if skus is not None:
@@ -216,7 +217,7 @@ class Steps:
 
 def run_snapshot(engine: Engine, settings: Settings, *, kind: str = "manual",
                  catalog: str | Path | None = None, resume: bool = False, run_id: int | None = None,
-                 skus: set[str] | None = None, limiter_dsn: str | None = None,
+                 skus: set[str] | None = None, limit: int | None = None, limiter_dsn: str | None = None,
                  flow_run_id: str | None = None, steps: Steps | None = None) -> dict[str, Any]:
     """Start (or resume) a run, ingest, search, close it and raise its alerts.
 
@@ -236,7 +237,7 @@ def run_snapshot(engine: Engine, settings: Settings, *, kind: str = "manual",
                         "QPS budget (search.limiter = %s)", run_id, ", ".join(map(str, others)),
                         settings.search.limiter)
         try:
-            steps.ingest(engine, settings, run_id, catalog_path, skus=skus)
+            steps.ingest(engine, settings, run_id, catalog_path, skus=skus, limit=limit)
             searches = steps.search(engine, settings, run_id, limiter_dsn)
         except Exception as exc:
             # The error's text is kept (run.message, Prefect's state): no secret may ride along.

@@ -136,6 +136,7 @@ def run(
         "--platform", "-p", help="Only this [platforms.NAME] section (repeat for several); "
                                  "only its credentials are needed.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable result.")] = False,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the catalog's first N usable rows (a trial).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
     use_prefect: Annotated[bool | None, PREFECT_OPTION] = None,
 ) -> None:
@@ -148,7 +149,7 @@ def run(
         _check_catalog(catalog, settings)
     with run_progress(err_console, qps=_budget(settings), quiet=quiet):
         result = _snapshot(ctx, settings, use_prefect, kind=kind, catalog=str(catalog) if catalog else None,
-                           resume=resume, run_id=run_id, platforms=platforms)
+                           resume=resume, run_id=run_id, platforms=platforms, limit=limit)
     _print_result(result, as_json)
     if result["status"] == "failed":
         raise typer.Exit(1)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -84,13 +84,17 @@ def dedupe_catalog(
     io_threads: int = 8,
     progress: Progress | None = None,
     allow_outside: bool = False,
+    limit: int | None = None,
 ) -> DedupeResult:
     """Read, load, hash and group a catalog. CatalogError when it cannot be read at all.
 
-    ``allow_outside``: image paths may leave the catalog's folder (``[catalog]``)."""
+    ``allow_outside``: image paths may leave the catalog's folder (``[catalog]``).
+    ``limit``: only the first ``limit`` usable rows (a trial run; the others are not read)."""
     read = read_catalog(catalog, allow_outside=allow_outside)
     source = Path(catalog).name
     rejects = list(read.rejects)
+    if limit is not None:
+        read = replace(read, items=read.items.head(limit))
     refs = read.items["image_ref"].unique(maintain_order=True).to_list()
     loaded = _load_all(refs, limits, io_threads, progress)
 
