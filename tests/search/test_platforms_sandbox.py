@@ -138,8 +138,10 @@ async def test_paging_stops_when_results_end(market):
 
 
 async def test_fatal_error_stops_only_its_platform(market):
+    # 5 QPS: the second call waits 200 ms for its slot, long enough on a loaded machine for
+    # the first one's fatal answer to stop the platform (at 50 QPS all three could leave first).
     s = settings_for(market.base_url, {
-        "taobao": {}, "jd": {}, "taobao_top": {"protocol": "top", "platform": "taobao"}},
+        "taobao": {}, "jd": {"qps": 5}, "taobao_top": {"protocol": "top", "platform": "taobao", "qps": 5}},
         creds={"jd": {"key": "demo-key", "secret": "wrong"},
                "taobao_top": {"app_key": "12345678", "app_secret": "wrong"}})
     async with make_http_client(s) as http:
