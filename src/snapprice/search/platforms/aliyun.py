@@ -205,6 +205,7 @@ class AliyunImageSearchClient:
         """Sign (now: fresh timestamp and nonce) and send → (status, body, secrets, request record)."""
         s = self.settings
         kept: dict[str, Any]
+        kept_headers: dict[str, str] | None = None
         if self.signature == "v3":
             headers, content = self.signed_headers(url, business)
             secrets = (self._secret, self._key_id, headers["authorization"].rpartition("Signature=")[2])
@@ -212,6 +213,8 @@ class AliyunImageSearchClient:
                                                  headers=headers, timeout=s.timeout, secrets=secrets,
                                                  max_bytes=s.max_body_bytes)
             kept = dict(business)
+            kept_headers = {**{k: v for k, v in headers.items() if k.startswith("x-acs-")},
+                            "authorization": REDACTED}
         else:
             form = self.signed_form(business)
             secrets = (self._secret, self._key_id, form["Signature"])
@@ -223,9 +226,8 @@ class AliyunImageSearchClient:
             kept["PicContent"] = f"<{len(kept['PicContent'])} chars>"
         record = request_record("POST", url, {}, kept, secrets,
                                 None if image.url else {"PicContent": image})
-        if self.signature == "v3":
-            record["headers"] = {**{k: v for k, v in headers.items() if k.startswith("x-acs-")},
-                                 "authorization": REDACTED}
+        if kept_headers:
+            record["headers"] = kept_headers
         return status, raw, secrets, record
 
     async def search(self, image: QueryImage, page: int) -> SearchPage:
