@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from snapprice.sandbox import start_in_thread
-from snapprice.sandbox.aliyun import decrypt_item_id, encrypt_item_id, item_id_of, pop_signature
+from snapprice.sandbox.aliyun import decrypt_item_id, encrypt_item_id, item_id_of
+from snapprice.sandbox.aliyun_auth import pop_signature
 from snapprice.sandbox.aop1688 import NAMESPACE, aop_signature
 from snapprice.sandbox.testing import shared_world
 from snapprice.search.platforms.signing import aop_sign, pop_sign

@@ -4,6 +4,7 @@ snapshot flow end to end with one platform per protocol."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 from collections.abc import Iterator
@@ -104,11 +105,12 @@ def no_secrets(*things) -> None:
 
 # ------------------------------------------------------------------------------ Aliyun
 
+@pytest.mark.parametrize("signature", ["v3", "v1"])
 @pytest.mark.parametrize("as_url", [False, True])
-async def test_aliyun_results_match_ground_truth(market, caplog, as_url):
+async def test_aliyun_results_match_ground_truth(market, caplog, as_url, signature):
     pid, img = image(0, url_base=market.base_url if as_url else None)
     async with httpx.AsyncClient() as http:
-        client = aliyun_client(http, market.base_url)
+        client = aliyun_client(http, market.base_url, options={"pid": PID, "signature": signature})
         with caplog.at_level(logging.DEBUG):
             page = await client.search(img, 1)
     world, at = market.world, datetime.now(UTC)
@@ -122,8 +124,14 @@ async def test_aliyun_results_match_ground_truth(market, caplog, as_url):
         assert (r.price_low, r.price_high, r.promo_price) == sb_aliyun.served_price(world, real, at)
         assert r.shop and isinstance(r.sales_lower_bound, int)
     assert [r.rank for r in rows] == list(range(1, len(rows) + 1))
-    assert page.request["form"]["Action"] == ("SearchByUrl" if as_url else "SearchByPic")
-    assert page.request["form"]["Signature"] == "***" and page.request["form"]["AccessKeyId"] == "***"
+    action = "SearchByUrl" if as_url else "SearchByPic"
+    if signature == "v3":
+        headers = page.request["headers"]
+        assert headers["x-acs-action"] == action and headers["x-acs-version"] == "2021-05-01"
+        assert headers["authorization"] == "***" and "Signature" not in page.request["form"]
+    else:
+        assert page.request["form"]["Action"] == action and "headers" not in page.request
+        assert page.request["form"]["Signature"] == "***" and page.request["form"]["AccessKeyId"] == "***"
     if not as_url:
         assert page.request["form"]["PicContent"].endswith("chars>")
     assert "demo-aliyun-id" not in json.dumps(page.request)
@@ -142,22 +150,54 @@ async def test_aliyun_paging_covers_every_result_once(market):
     assert [it.rank for p in pages for it in p.items] == list(range(1, len(ids) + 1))
 
 
-@pytest.mark.parametrize(("case", "error"), [
-    ("wrong_secret", PlatformFatal),
-    ("unknown_key", PlatformFatal),
-    ("unknown_pid", PlatformFatal),
-    ("clock_skew", PlatformFatal),
-    ("not_a_picture", RequestRejected),
+# What Alibaba Cloud's own signer (alibabacloud-tea-openapi 0.4.6,
+# Utils.get_authorization) gives for the headers and body of the request below.
+V3_SDK_AUTHORIZATION = (
+    "ACS3-HMAC-SHA256 Credential=LTAI5tExampleKeyId,SignedHeaders=content-type;host;x-acs-action;"
+    "x-acs-content-sha256;x-acs-date;x-acs-signature-nonce;x-acs-version,"
+    "Signature=ab7a50ed499f246c4303653ba343f5a90ac1f617e039ebd908a012c688cce164")
+
+
+async def test_aliyun_v3_request_is_signed_as_the_sdk_signs():
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"Success": True, "Code": 0, "Data": {"Auctions": []}})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+        client = aliyun_client(http, "https://imagesearch.cn-shanghai.aliyuncs.com",
+                               {"access_key_id": "LTAI5tExampleKeyId", "access_key_secret": "ExampleSecret"},
+                               clock=lambda: datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+                               nonce=lambda: "0f1e2d3c4b5a69788796a5b4c3d2e1f0")
+        page = await client.search(QueryImage(digest="d", data=b"ABC\xff"), 2)
+    (r,) = sent
+    assert (r.method, str(r.url)) == ("POST", "https://imagesearch.cn-shanghai.aliyuncs.com/")
+    assert r.content == (b"Fields=ItemId%2CVolume%2CNick%2CShopTitle%2CSellerId%2CProvcity%2CUserType"
+                         b"&Num=20&PicContent=QUJD%2Fw%3D%3D&Pid=mm_12345678_2345678_34567890&Start=20")
+    assert r.headers["x-acs-content-sha256"] == hashlib.sha256(r.content).hexdigest()
+    assert r.headers["authorization"] == V3_SDK_AUTHORIZATION
+    kept = json.dumps(page.request)
+    assert "ExampleSecret" not in kept and "ab7a50ed" not in kept and "LTAI5tExampleKeyId" not in kept
+
+
+@pytest.mark.parametrize("signature", ["v3", "v1"])
+@pytest.mark.parametrize(("case", "error", "code"), [
+    ("wrong_secret", PlatformFatal, "SignatureDoesNotMatch"),
+    ("unknown_key", PlatformFatal, "InvalidAccessKeyId.NotFound"),
+    ("unknown_pid", PlatformFatal, "Forbidden.InvalidPid"),
+    ("clock_skew", PlatformFatal, "InvalidTimeStamp.Expired"),
+    ("not_a_picture", RequestRejected, "1001"),
 ])
-async def test_aliyun_error_taxonomy(market, case, error):
+async def test_aliyun_error_taxonomy(market, case, error, code, signature):
     _pid, img = image(0)
-    creds, kw = dict(ALI), {}
+    creds, kw = dict(ALI), {"options": {"pid": PID, "signature": signature}}
     if case == "wrong_secret":
         creds["access_key_secret"] = "guess"
     elif case == "unknown_key":
         creds["access_key_id"] = "LTAI-nobody"
     elif case == "unknown_pid":
-        kw["options"] = {"pid": "mm_0_0_0"}
+        kw["options"] = {"pid": "mm_0_0_0", "signature": signature}
     elif case == "clock_skew":
         kw["clock"] = lambda: datetime.now(UTC) - timedelta(hours=2)
     else:
@@ -165,6 +205,7 @@ async def test_aliyun_error_taxonomy(market, case, error):
     async with httpx.AsyncClient() as http:
         with pytest.raises(error) as info:
             await aliyun_client(http, market.base_url, creds, **kw).search(img, 1)
+    assert info.value.code == code
     no_secrets(str(info.value), repr(info.value))
     assert "guess" not in str(info.value)
 
@@ -188,11 +229,13 @@ async def test_aliyun_throttling_quota_faults_and_nonce_replay():
                 with pytest.raises(TransientError):
                     await client.search(img, 1)
         with sandbox() as sb:
-            replay = aliyun_client(http, sb.base_url, nonce=lambda: "same-nonce")
-            await replay.search(img, 1)
-            with pytest.raises(TransientError) as info:  # a retry signs with a fresh nonce
+            for signature in ("v3", "v1"):
+                replay = aliyun_client(http, sb.base_url, nonce=lambda s=signature: f"same-{s}",
+                                       options={"pid": PID, "signature": signature})
                 await replay.search(img, 1)
-            assert info.value.code == "SignatureNonceUsed"
+                with pytest.raises(TransientError) as info:  # a retry signs with a fresh nonce
+                    await replay.search(img, 1)
+                assert info.value.code == "SignatureNonceUsed"
 
 
 # ------------------------------------------------------------------------------ 1688
@@ -342,6 +385,7 @@ def test_aop_error_mapping(body, error):
     ("aliyun-imagesearch", {"access_key_id": "x"}, {}, "access_key_secret"),
     ("aliyun-imagesearch", ALI, {"options": {}}, "options.pid"),
     ("aliyun-imagesearch", ALI, {"page_size": 21}, "page_size"),
+    ("aliyun-imagesearch", ALI, {"options": {"pid": PID, "signature": "v2"}}, "options.signature"),
     ("1688-aop", {"app_key": "1", "app_secret": "s"}, {}, "access_token"),
     ("1688-aop", AOP, {"page_size": 51}, "page_size"),
     ("1688-aop", AOP, {"sort": "sales_desc"}, "sort"),

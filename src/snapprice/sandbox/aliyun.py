@@ -1,4 +1,5 @@
-"""Aliyun ImageSearch 淘宝联盟版 (POP RPC ``POST /``): signature, nonces, throttling, ``Data.Auctions``."""
+"""Aliyun ImageSearch 淘宝联盟版 (POP RPC ``POST /``): PID, throttling, ``Data.Auctions``
+(who signed the call: ``aliyun_auth``)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,14 @@ import base64
 import binascii
 import hashlib
 import hmac
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from snapprice.sandbox.aliyun_auth import PopError, authenticate, invalid, missing
 from snapprice.sandbox.config import SandboxConfig
 from snapprice.sandbox.faults import broken_response
 from snapprice.sandbox.intake import IntakeError, b64_bytes
@@ -23,8 +24,6 @@ from snapprice.sandbox.requests import BodyError, read_params
 from snapprice.sandbox.world import Listing, World
 
 MEDIA = "application/json;charset=utf-8"
-VERSION = "2021-05-01"
-ACTIONS = ("SearchByPic", "SearchByUrl")
 HOST_ID = "imagesearch.cn-shanghai.aliyuncs.com"
 # The SDK model's CategoryId enum (reference §2); the sandbox accepts it and does not filter by it.
 CATEGORY_IDS = frozenset({*map(str, range(10)), "20", "21", "22", "88888888"})
@@ -35,20 +34,6 @@ OPTIONAL_FIELDS = ("ItemId", "UserType", "Provcity", "Nick", "SellerId", "Volume
 MAX_START, MAX_NUM = 499, 20
 # Body-level failures (HTTP 200, Success=false); the values are the sandbox's own.
 PICTURE_UNUSABLE, PICTURE_DOWNLOAD_FAILED = 1001, 1002
-
-
-def pop_percent(value: str) -> str:
-    """RFC 3986 percent-encoding as POP signs it (space %20, ``*`` %2A, ``~`` kept)."""
-    return quote(value, safe="-_.~")
-
-
-def pop_signature(params: dict[str, str], secret: str, http_method: str = "POST") -> str:
-    """Base64 HMAC-SHA1 (key ``secret&``) of ``METHOD&%2F&encode(sorted k=v&…)``, Signature excluded."""
-    canonical = "&".join(f"{pop_percent(k)}={pop_percent(params[k])}"
-                         for k in sorted(params) if k != "Signature")
-    to_sign = f"{http_method.upper()}&{pop_percent('/')}&{pop_percent(canonical)}"
-    digest = hmac.new(f"{secret}&".encode(), to_sign.encode(), hashlib.sha1).digest()
-    return base64.b64encode(digest).decode("ascii")
 
 
 # ---- dynamic item ids -------------------------------------------------------------------
@@ -137,16 +122,6 @@ def served_result(world: World, x: Listing, at: datetime, host: str, pid: str,
 
 # ---- the endpoint -----------------------------------------------------------------------------
 
-class PopError(Exception):
-    """A POP error answer: HTTP ``status`` with ``{"RequestId","HostId","Code","Message"}``."""
-
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(code)
-        self.code = code
-        self.message = message
-        self.status = status
-
-
 class PictureError(Exception):
     """A business failure answered with HTTP 200, ``Success: false`` and a numeric ``Code``."""
 
@@ -156,79 +131,12 @@ class PictureError(Exception):
         self.message = message
 
 
-def _missing(name: str) -> PopError:
-    return PopError("MissingParameter",
-                    f'The input parameter "{name}" that is mandatory for processing this request is not supplied.')
-
-
-def _invalid(name: str, why: str) -> PopError:
-    return PopError(f"InvalidParameter.{name}", f"Specified parameter {name} is not valid: {why}")
-
-
-def _timestamp(raw: str) -> datetime:
-    try:
-        at = datetime.strptime(raw, "%Y-%m-%dT%H:%M:%SZ")
-    except ValueError:
-        raise PopError("InvalidTimeStamp.Format",
-                       "Specified time stamp or date header is not in the ISO 8601 format "
-                       "yyyy-MM-ddTHH:mm:ssZ (UTC).") from None
-    return at.replace(tzinfo=UTC)
-
-
-def check_common(market: Market, state: RouteState, p: dict[str, str], http_method: str) -> str:
-    """The POP common parameters in the order the gateway reports them; returns the action."""
-    cfg = market.config
-    action = p.get("Action", "")
-    if not action:
-        raise _missing("Action")
-    if action not in ACTIONS:
-        raise PopError("InvalidAction.NotFound",
-                       "Specified api is not found, please check your url and method.", 404)
-    version = p.get("Version", "")
-    if not version:
-        raise _missing("Version")
-    if version != VERSION:
-        raise PopError("InvalidVersion", f"Specified parameter Version is not valid; use {VERSION}.")
-    if p.get("Format", "JSON").upper() != "JSON":
-        raise _invalid("Format", "the sandbox answers JSON only")
-    key = p.get("AccessKeyId", "")
-    if not key:
-        raise _missing("AccessKeyId")
-    if key != cfg.aliyun_access_key_id:
-        raise PopError("InvalidAccessKeyId.NotFound", "Specified access key is not found.", 404)
-    if not p.get("Signature"):
-        raise PopError("IncompleteSignature",
-                       "The request signature does not conform to Aliyun standards: no Signature.")
-    if p.get("SignatureMethod", "") != "HMAC-SHA1":
-        raise PopError("IncompleteSignature", "SignatureMethod must be HMAC-SHA1.")
-    if p.get("SignatureVersion", "") != "1.0":
-        raise PopError("IncompleteSignature", "SignatureVersion must be 1.0.")
-    ts = p.get("Timestamp", "")
-    if not ts:
-        raise _missing("Timestamp")
-    skew = abs((_timestamp(ts) - market.now()).total_seconds())
-    if skew > cfg.timestamp_window:
-        raise PopError("InvalidTimeStamp.Expired",
-                       f"Specified time stamp or date header is expired: {int(skew)} s from "
-                       f"server time (limit {cfg.timestamp_window} s).")
-    nonce = p.get("SignatureNonce", "")
-    if not nonce:
-        raise _missing("SignatureNonce")
-    expected = pop_signature(p, cfg.aliyun_access_key_secret, http_method)
-    if not hmac.compare_digest(expected.encode(), p["Signature"].encode()):
-        raise PopError("SignatureDoesNotMatch",
-                       "Specified signature is not matched with our calculation.")
-    if not state.nonces.first_use(key, nonce):  # only signed requests consume a nonce
-        raise PopError("SignatureNonceUsed", "Specified signature nonce was used already.")
-    return action
-
-
 def _int(p: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
     raw = p.get(name, "")
     if raw == "":
         return default
     if not (raw.isascii() and raw.isdigit()) or not lo <= int(raw) <= hi:
-        raise _invalid(name, f"must be an integer from {lo} to {hi}")
+        raise invalid(name, f"must be an integer from {lo} to {hi}")
     return int(raw)
 
 
@@ -236,7 +144,7 @@ async def _picture(request: Request, market: Market, action: str, p: dict[str, s
     name = "PicContent" if action == "SearchByPic" else "PicUrl"
     raw = p.get(name, "").strip()
     if not raw:
-        raise _missing(name)
+        raise missing(name)
     try:
         if action == "SearchByPic":
             return market.intake.from_bytes(b64_bytes(raw))
@@ -245,7 +153,7 @@ async def _picture(request: Request, market: Market, action: str, p: dict[str, s
         if exc.reason == "fetch_timeout":
             raise PopError("ServiceUnavailable", f"picture download timed out: {exc.detail}", 503) from None
         if exc.reason in ("bad_url", "not_loopback"):
-            raise _invalid(name, exc.detail) from None
+            raise invalid(name, exc.detail) from None
         code = PICTURE_DOWNLOAD_FAILED if exc.reason == "fetch_failed" else PICTURE_UNUSABLE
         raise PictureError(code, f"{name}: {exc.detail}") from None
 
@@ -256,12 +164,12 @@ async def _search(request: Request, market: Market, action: str, p: dict[str, st
     num = _int(p, "Num", 10, 1, MAX_NUM)
     cat = p.get("CategoryId", "")
     if cat and cat not in CATEGORY_IDS:
-        raise _invalid("CategoryId", f"must be one of {sorted(CATEGORY_IDS, key=int)}")
+        raise invalid("CategoryId", f"must be one of {sorted(CATEGORY_IDS, key=int)}")
     if p.get("Crop", "true").lower() not in ("true", "false"):
-        raise _invalid("Crop", "must be true or false")
+        raise invalid("Crop", "must be true or false")
     region = p.get("Region", "")
     if region and not (len(region.split(",")) == 4 and all(v.isascii() and v.isdigit() for v in region.split(","))):
-        raise _invalid("Region", "must be x1,x2,y1,y2")
+        raise invalid("Region", "must be x1,x2,y1,y2")
     fields = {f.strip() for f in p.get("Fields", "").split(",") if f.strip()}
     q = await _picture(request, market, action, p)
     hits = ranked(market, q, "taobao", offset=start, limit=num)
@@ -289,14 +197,14 @@ async def endpoint(request: Request, market: Market, state: RouteState) -> Respo
         if request.method not in ("GET", "POST"):
             raise PopError("UnsupportedHTTPMethod", f"HTTP method {request.method} is not supported.", 405)
         try:
-            _query, p, _files = await read_params(request, market.config.max_image_bytes)
+            _query, p, _files, body = await read_params(request, market.config.max_image_bytes)
         except BodyError as exc:
             raise PopError("InvalidParameter", str(exc)) from None
-        action = check_common(market, state, p, request.method)
-        key = p["AccessKeyId"]
+        caller = authenticate(market, state, request, p, body)
+        action, key = caller.action, caller.key
         pid = p.get("Pid", "")
         if not pid:
-            raise _missing("Pid")
+            raise missing("Pid")
         if pid not in market.config.aliyun_pids:
             raise PopError("Forbidden.InvalidPid",
                            "The Pid is not bound to this account's 淘宝联盟 media.", 403)
@@ -317,15 +225,15 @@ async def endpoint(request: Request, market: Market, state: RouteState) -> Respo
                                                "The request processing has failed due to some "
                                                "unknown error.", 500))
         try:
-            body = await _search(request, market, action, p, pid)
+            found = await _search(request, market, action, p, pid)
         except PictureError as exc:
             market.stats.record("aliyun", "taobao", "refused", code=str(exc.code), key=key)
             return JSONResponse({"RequestId": market.request_id(), "Success": False,
                                  "Code": exc.code, "Message": exc.message}, media_type=MEDIA)
-        empty = not body["Data"]["Auctions"]
+        empty = not found["Data"]["Auctions"]
         market.stats.record("aliyun", "taobao", "no_result" if empty else "served", key=key)
         return JSONResponse({"RequestId": market.request_id(), "Success": True, "Code": 0,
-                             "Message": "success", **body}, media_type=MEDIA)
+                             "Message": "success", **found}, media_type=MEDIA)
     except PopError as e:
         market.stats.record("aliyun", "taobao", "refused", code=e.code, key=key)
         return _error(market, e)

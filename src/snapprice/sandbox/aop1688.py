@@ -219,7 +219,7 @@ async def endpoint(request: Request, market: Market, state: RouteState) -> Respo
         if request.method not in ("GET", "POST"):
             raise GwError("gw.HttpMethodNotAllowed", f"HTTP method {request.method} is not allowed")
         try:
-            _query_params, p, _files = await read_params(request, market.config.max_image_bytes)
+            _query_params, p, _files, _body = await read_params(request, market.config.max_image_bytes)
         except BodyError as exc:
             raise GwError("gw.ParamInvalid", str(exc)) from None
         api = _check(market, p, path)

@@ -130,7 +130,7 @@ async def item_search_img(request: Request, market: Market) -> Response:
     key = ""
     try:
         try:
-            query, params, _files = await read_params(request, market.config.max_image_bytes)
+            query, params, _files, _body = await read_params(request, market.config.max_image_bytes)
         except BodyError as exc:
             raise _Refusal("4003", str(exc)) from None
         key = _authorise(market, query)
@@ -195,7 +195,7 @@ async def upload_img(request: Request, market: Market) -> Response:
     key = ""
     try:
         try:
-            query, params, files = await read_params(request, market.config.max_image_bytes)
+            query, params, files, _body = await read_params(request, market.config.max_image_bytes)
         except BodyError as exc:
             raise _Refusal("4003", str(exc)) from None
         key = _authorise(market, query)

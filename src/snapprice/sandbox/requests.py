@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import NamedTuple
 from urllib.parse import parse_qsl
 
 from starlette.datastructures import UploadFile
@@ -29,9 +30,18 @@ async def _limited_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def read_params(request: Request, max_image_bytes: int
-                      ) -> tuple[dict[str, str], dict[str, str], dict[str, bytes]]:
-    """(query parameters, query and form parameters merged, file parts by field name).
+class Received(NamedTuple):
+    """What a request carried: the parameters as the routes read them, and the raw body
+    (signature V3 hashes the body as it came)."""
+
+    query: dict[str, str]  # query parameters
+    params: dict[str, str]  # query and form parameters merged
+    files: dict[str, bytes]  # file parts by field name
+    body: bytes
+
+
+async def read_params(request: Request, max_image_bytes: int) -> Received:
+    """The query, the form (urlencoded or multipart) and the body of ``request``.
 
     The first value of a repeated name wins; form fields override query fields.
     """
@@ -41,7 +51,7 @@ async def read_params(request: Request, max_image_bytes: int
     params = dict(query)
     files: dict[str, bytes] = {}
     if request.method not in ("POST", "PUT"):
-        return query, params, files
+        return Received(query, params, files, b"")
     # Base64 grows a picture by a third: allow for it plus the other fields.
     body = await _limited_body(request, max_image_bytes * 4 // 3 + _SLACK)
     ctype = request.headers.get("content-type", "").lower()
@@ -72,4 +82,4 @@ async def read_params(request: Request, max_image_bytes: int
         for k, v in parse_qsl(text, keep_blank_values=True):
             form.setdefault(k, v)
     params.update(form)
-    return query, params, files
+    return Received(query, params, files, body)

@@ -196,7 +196,7 @@ async def router(request: Request, market: Market) -> Response:
         if request.method not in ("GET", "POST"):
             raise TopError(9, "", f"HTTP method {request.method} is not allowed; use POST")
         try:
-            _query, p, files = await read_params(request, market.config.max_image_bytes)
+            _query, p, files, _body = await read_params(request, market.config.max_image_bytes)
         except BodyError as exc:
             raise TopError(41, "isv.invalid-parameter:body", str(exc)) from None
         method = _check_system(market, p)

@@ -1,12 +1,15 @@
-"""Aliyun ImageSearch 淘宝联盟版: POP RPC ``SearchByPic`` / ``SearchByUrl`` signed with the AccessKey."""
+"""Aliyun ImageSearch 淘宝联盟版: POP RPC ``SearchByPic`` / ``SearchByUrl`` signed with the
+AccessKey, by signature V3 (``ACS3-HMAC-SHA256`` header, the default) or V1 (RPC HMAC-SHA1)."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
+from urllib.parse import urlencode
 
 import httpx
 
@@ -28,10 +31,11 @@ from snapprice.search.platforms.http import (
     redact,
     request_record,
 )
-from snapprice.search.platforms.signing import pop_sign
+from snapprice.search.platforms.signing import acs3_authorization, pop_sign
 from snapprice.settings import PlatformSettings
 
 VERSION = "2021-05-01"
+SIGNATURES = ("v3", "v1")
 MAX_START, MAX_NUM = 499, 20  # the API's Start and Num ranges (reference §2)
 # Optional result fields snapprice needs; PicUrl, ReservePrice, Title, Url, ZkFinalPrice come always.
 DEFAULT_FIELDS = "ItemId,Volume,Nick,ShopTitle,SellerId,Provcity,UserType"
@@ -138,6 +142,11 @@ class AliyunImageSearchClient:
         if not 1 <= settings.page_size <= MAX_NUM:
             raise ConfigError(f"platforms.{name}.page_size: Aliyun ImageSearch returns 1 to "
                               f"{MAX_NUM} results a call, not {settings.page_size}")
+        self.signature = str(opts.get("signature") or "v3").lower()
+        if self.signature not in SIGNATURES:
+            raise ConfigError(f"platforms.{name}.options.signature: 'v3' (ACS3-HMAC-SHA256 headers, "
+                              "the default, as Alibaba Cloud's current SDK signs) or 'v1' (RPC "
+                              f"HMAC-SHA1 parameters), not {opts.get('signature')!r}")
         self.name = name
         self.platform = settings.platform or name
         self.settings = settings
@@ -159,9 +168,13 @@ class AliyunImageSearchClient:
         """Items of a SearchByPic/SearchByUrl body (``page_size`` is the request's ``Num``)."""
         return parse_aliyun_body(marketplace, body, page=page, page_size=page_size)[0]
 
+    @staticmethod
+    def _action(business: Mapping[str, str]) -> str:
+        return "SearchByUrl" if "PicUrl" in business else "SearchByPic"
+
     def signed_form(self, business: dict[str, str]) -> dict[str, str]:
-        """Common parameters + ``business`` + ``Signature`` (all sent in the POST form)."""
-        form = {"Action": "SearchByUrl" if "PicUrl" in business else "SearchByPic",
+        """V1: common parameters + ``business`` + ``Signature`` (all sent in the POST form)."""
+        form = {"Action": self._action(business),
                 "Version": self.version, "Format": "JSON", "AccessKeyId": self._key_id,
                 "SignatureMethod": "HMAC-SHA1", "SignatureVersion": "1.0",
                 "SignatureNonce": self._nonce(), "Timestamp": iso_timestamp(self._clock()),
@@ -169,9 +182,56 @@ class AliyunImageSearchClient:
         form["Signature"] = pop_sign(form, self._secret, "POST")
         return form
 
-    async def search(self, image: QueryImage, page: int) -> SearchPage:
+    def signed_headers(self, url: str, business: Mapping[str, str]) -> tuple[dict[str, str], bytes]:
+        """V3: (headers, body) — ``business`` form-encoded in the body as the SDK does, and
+        the headers that sign it: host, content-type and the ``x-acs-*`` set, then
+        ``Authorization``. No parameter goes in the query."""
+        body = urlencode(sorted(business.items())).encode("ascii")
+        headers = {
+            "host": httpx.URL(url).netloc.decode("ascii"),
+            "content-type": "application/x-www-form-urlencoded",
+            "x-acs-action": self._action(business),
+            "x-acs-version": self.version,
+            "x-acs-date": iso_timestamp(self._clock()),
+            "x-acs-signature-nonce": self._nonce(),
+            "x-acs-content-sha256": hashlib.sha256(body).hexdigest(),
+        }
+        headers["authorization"] = acs3_authorization(
+            "POST", "/", {}, headers, headers["x-acs-content-sha256"], self._key_id, self._secret)
+        return headers, body
+
+    async def _post(self, url: str, business: dict[str, str], image: QueryImage
+                    ) -> tuple[int, Any, tuple[str, ...], dict[str, Any]]:
+        """Sign (now: fresh timestamp and nonce) and send → (status, body, secrets, request record)."""
         s = self.settings
-        num = s.page_size
+        kept: dict[str, Any]
+        kept_headers: dict[str, str] | None = None
+        if self.signature == "v3":
+            headers, content = self.signed_headers(url, business)
+            secrets = (self._secret, self._key_id, headers["authorization"].rpartition("Signature=")[2])
+            status, raw = await fetch_any_status(self._http, self.name, url, content=content,
+                                                 headers=headers, timeout=s.timeout, secrets=secrets,
+                                                 max_bytes=s.max_body_bytes)
+            kept = dict(business)
+            kept_headers = {**{k: v for k, v in headers.items() if k.startswith("x-acs-")},
+                            "authorization": REDACTED}
+        else:
+            form = self.signed_form(business)
+            secrets = (self._secret, self._key_id, form["Signature"])
+            status, raw = await fetch_any_status(self._http, self.name, url, form=form,
+                                                 timeout=s.timeout, secrets=secrets,
+                                                 max_bytes=s.max_body_bytes)
+            kept = {**form, "AccessKeyId": REDACTED, "Signature": REDACTED}
+        if "PicContent" in kept:
+            kept["PicContent"] = f"<{len(kept['PicContent'])} chars>"
+        record = request_record("POST", url, {}, kept, secrets,
+                                None if image.url else {"PicContent": image})
+        if kept_headers:
+            record["headers"] = kept_headers
+        return status, raw, secrets, record
+
+    async def search(self, image: QueryImage, page: int) -> SearchPage:
+        num = self.settings.page_size
         business = {"Pid": self.pid, "Start": str((page - 1) * num), "Num": str(num),
                     "Fields": self.fields, "CategoryId": self.category_id,
                     "Crop": "" if self.crop is None else str(bool(self.crop)).lower()}
@@ -180,21 +240,12 @@ class AliyunImageSearchClient:
         else:
             business["PicContent"] = base64.b64encode(image.data).decode("ascii")
         business = {k: v for k, v in business.items() if v != ""}
-        url = s.base_url + "/"
+        url = self.settings.base_url + "/"
         await self.gate.admit()
-        form = self.signed_form(business)  # after the gate: timestamp and nonce are fresh
-        secrets = (self._secret, self._key_id, form["Signature"])
-        status, raw = await fetch_any_status(self._http, self.name, url, form=form,
-                                             timeout=s.timeout, secrets=secrets,
-                                             max_bytes=s.max_body_bytes)
+        status, raw, secrets, record = await self._post(url, business, image)
         body = redact(raw, secrets)
         items, has_more, total = parse_aliyun_body(self.name, body, page=page, page_size=num,
                                                    status=status)
-        kept = {**form, "AccessKeyId": REDACTED, "Signature": REDACTED}
-        if "PicContent" in kept:
-            kept["PicContent"] = f"<{len(kept['PicContent'])} chars>"
         return SearchPage(
             platform=self.platform, page=page, items=items, has_more=has_more, total=total,
-            request=request_record("POST", url, {}, kept, secrets,
-                                   None if image.url else {"PicContent": image}),
-            body=body, http_status=status)
+            request=record, body=body, http_status=status)

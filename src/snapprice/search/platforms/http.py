@@ -205,21 +205,25 @@ async def fetch_json(
 
 
 async def fetch_any_status(
-    http: httpx.AsyncClient, label: str, url: str, *, form: Mapping[str, Any], timeout: float,
-    secrets: Iterable[str], max_bytes: int = MAX_BODY_BYTES,
+    http: httpx.AsyncClient, label: str, url: str, *, form: Mapping[str, Any] | None = None,
+    timeout: float, secrets: Iterable[str], max_bytes: int = MAX_BODY_BYTES,
+    content: bytes | None = None, headers: Mapping[str, str] | None = None,
 ) -> tuple[int, dict[str, Any] | None]:
     """POST a form → (status, JSON object or None): error statuses keep their JSON body,
     because these protocols say what went wrong in it (POP ``Code``, AOP ``error_code``).
 
+    ``content`` is sent as it is instead of ``form``, with ``headers``: a signature over the
+    body's digest (Aliyun V3) must cover the very bytes that travel.
     Bounded and parsed as ``fetch_json``. A body that is not a JSON object is judged by its
     status alone; transport failures become ``TransientError``. Raised ``from None``: no
     httpx text (full URL) travels on.
     """
     where = f"POST {scrub(str(httpx.URL(url).copy_with(query=None)), secrets)}"
-    status, _, content = await _exchange(http, label, where, "POST", url, timeout=timeout,
-                                         max_bytes=max_bytes, data=dict(form))
+    body_args: dict[str, Any] = {"data": dict(form or {})} if content is None else {"content": content}
+    status, _, answer = await _exchange(http, label, where, "POST", url, timeout=timeout,
+                                        max_bytes=max_bytes, headers=headers, **body_args)
     try:
-        body = await _parse(content)
+        body = await _parse(answer)
     except ValueError:
         body = None
     if isinstance(body, dict):
@@ -227,8 +231,8 @@ async def fetch_any_status(
     if status == 429 or status == 408 or status >= 500:
         raise TransientError(label, f"{where}: HTTP {status}; will retry")
     if status in (401, 403, 404):
-        text = scrub(content[:120].decode("utf-8", "replace"), secrets).strip()
+        text = scrub(answer[:120].decode("utf-8", "replace"), secrets).strip()
         raise PlatformFatal(label, f"{where}: HTTP {status} {text!r}; check base_url and credentials")
     if status >= 400:
         raise RequestRejected(label, f"{where}: HTTP {status}")
-    raise TransientError(label, f"{where}: malformed JSON body ({len(content)} bytes); will retry")
+    raise TransientError(label, f"{where}: malformed JSON body ({len(answer)} bytes); will retry")
