@@ -2,42 +2,41 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from cronsim import CronSim
 from sqlalchemy.engine import Engine
 
-from snapprice.errors import ConfigError
 from snapprice.settings import Settings
 from snapprice.store.sql import statement
 
 
-def schedule_slots(settings: Settings, since: datetime, until: datetime) -> list[datetime]:
-    """The schedule's slot times in [since, until), in the schedule's time zone."""
-    try:
-        tz = ZoneInfo(settings.schedule.timezone)
-    except (KeyError, ValueError) as exc:
-        raise ConfigError(f"schedule.timezone: unknown time zone {settings.schedule.timezone!r}") from exc
-    start = since.astimezone(tz) if since.tzinfo else since.replace(tzinfo=tz)
-    end = until.astimezone(tz) if until.tzinfo else until.replace(tzinfo=tz)
-    try:  # CronSim yields times strictly after its start: begin just before the window
-        it = CronSim(settings.schedule.cron, start - timedelta(seconds=1))
-    except Exception as exc:  # cronsim raises its own CronSimError
-        raise ConfigError(f"schedule.cron: {exc}") from None
+def schedule_slots(settings: Settings, since: datetime, until: datetime,
+                   now: datetime | None = None) -> list[datetime]:
+    """The schedule's slot times in [since, until) that have come (none after ``now``), in
+    the schedule's time zone (``[schedule]`` is validated with the config)."""
+    tz = ZoneInfo(settings.schedule.timezone)
+
+    def local(moment: datetime) -> datetime:
+        return moment.astimezone(tz) if moment.tzinfo else moment.replace(tzinfo=tz)
+
+    start, end, now_ = local(since), local(until), local(now or datetime.now(UTC))
     slots = []
-    for slot in it:
-        if slot >= end:
+    # CronSim yields times strictly after its start: begin just before the window.
+    for slot in CronSim(settings.schedule.cron, start - timedelta(seconds=1)):
+        if slot >= end or slot > now_:
             break
-        if slot >= start:
-            slots.append(slot)
+        slots.append(slot)
     return slots
 
 
 def skus_missing_slots(engine: Engine, skus: list[str], slots: list[datetime]) -> dict[str, list[datetime]]:
     """For each SKU, the slots in which no run searched it (a done search task).
 
-    A slot's window runs from the slot to the next one (the last: one slot interval).
+    A slot's window runs from the slot to the next one (the last: one slot interval); a
+    backfill run fills every slot before it (history cannot be searched in the past, so a
+    gap a backfill filled stays filled: running the command again searches nothing).
     """
     if not slots or not skus:
         return {}
