@@ -62,20 +62,6 @@ def test_v3_encodes_reserved_characters_as_rfc_3986():
 
 # ------------------------------------------------------------------------------ the route
 
-@pytest.fixture(scope="module")
-def sandbox():
-    world = shared_world(60)
-    cfg = world.config.model_copy(update={"qps": 100_000.0, "faults": {}})
-    with start_in_thread(cfg, world=world) as handle:
-        yield handle
-
-
-@pytest.fixture(scope="module")
-def client():
-    with httpx.Client(timeout=15) as c:
-        yield c
-
-
 def picture_b64(world, n=1):
     pid = next(p.product_id for p in world.products[n:] if world.listings_for(p.product_id, "taobao"))
     return pid, base64.b64encode(world.product_image_bytes(pid)).decode()

@@ -4,31 +4,15 @@ from __future__ import annotations
 
 import base64
 
-import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from snapprice.sandbox import start_in_thread
-from snapprice.sandbox.testing import shared_world, top_params
+from snapprice.sandbox.testing import top_params
 from snapprice.sandbox.top import top_sign
 
 pytestmark = pytest.mark.integration
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
-
-
-@pytest.fixture(scope="module")
-def sandbox():
-    world = shared_world(60)
-    cfg = world.config.model_copy(update={"qps": 100_000.0, "faults": {}})
-    with start_in_thread(cfg, world=world) as handle:
-        yield handle
-
-
-@pytest.fixture(scope="module")
-def client():
-    with httpx.Client(timeout=15) as c:
-        yield c
 
 
 texts = st.text(max_size=40)

@@ -22,12 +22,6 @@ def sandbox():
         yield handle
 
 
-@pytest.fixture(scope="module")
-def client():
-    with httpx.Client(timeout=10) as c:
-        yield c
-
-
 def product_on(world, platform, *, least=1):
     return next(p for p in world.products if len(world.listings_for(p.product_id, platform)) >= least)
 

@@ -83,20 +83,6 @@ def test_item_ids_are_opaque_per_pid_and_reversible():
 
 # ------------------------------------------------------------------------------ fixtures
 
-@pytest.fixture(scope="module")
-def sandbox():
-    world = shared_world(60)
-    cfg = world.config.model_copy(update={"qps": 100_000.0, "faults": {}})
-    with start_in_thread(cfg, world=world) as handle:
-        yield handle
-
-
-@pytest.fixture(scope="module")
-def client():
-    with httpx.Client(timeout=15) as c:
-        yield c
-
-
 def picture(world, n=1):
     pid = next(p.product_id for p in world.products[n:] if world.listings_for(p.product_id, "taobao")
                and world.listings_for(p.product_id, "1688"))

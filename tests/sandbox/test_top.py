@@ -64,12 +64,6 @@ def sandbox():
         yield handle
 
 
-@pytest.fixture(scope="module")
-def client():
-    with httpx.Client(timeout=10) as c:
-        yield c
-
-
 def call(client, sandbox, params, files=None, data=None):
     """System params in the query string, business params in the form, files in multipart."""
     system = {"method", "app_key", "timestamp", "format", "v", "sign_method", "sign", "session", "simplify"}
