@@ -19,6 +19,7 @@ import polars as pl
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from snapprice.alerts.channels import deliver
 from snapprice.alerts.rules import evaluate
 from snapprice.alerts.webhook import notify
 from snapprice.dedupe.stage import ImageLimits, dedupe_catalog
@@ -176,10 +177,12 @@ def search(engine: Engine, settings: Settings, run_id: int, limiter_dsn: str | N
 def raise_alerts(engine: Engine, settings: Settings, run_id: int,
                  environ: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """Evaluate the alert rules on the run (idempotent); with ``environ``, send the new
-    alerts to the webhook whose variable ``[alerts] webhook_url_env`` names."""
+    alerts to the webhook whose variable ``[alerts] webhook_url_env`` names and one digest
+    to each ``[alerts] channels`` entry."""
     new = evaluate(engine, settings, run_id)
     if new and environ is not None:
         notify(new, settings, environ)
+        deliver(new, settings, run_id)
     return new
 
 

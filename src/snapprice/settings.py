@@ -162,6 +162,9 @@ class AlertSettings(_Section):
     reappeared_after_runs: int = Field(2, ge=0, le=1000)  # 0: off
     min_score: float = Field(0.0, ge=0, le=1)  # only listings matched at least this well
     webhook_url_env: str = ""  # NAME of the environment variable holding the URL; empty: off
+    # NAMES of variables (or secrets-file lines) each holding an Apprise URL: one digest per
+    # run to each (tgram://…, mailto://…, dingtalk://…, wecombot://…, ntfy://…).
+    channels: list[str] = Field(default_factory=list)
     webhook_timeout: float = Field(10.0, gt=0, le=300)
     webhook_attempts: int = Field(4, ge=1, le=20)
     webhook_batch: int = Field(100, ge=1, le=10_000)
@@ -187,6 +190,12 @@ class Settings(_Section):
         them); ``account`` "" is the section's own ``credentials``."""
         return {k: v.get_secret_value() for k, v in self.secrets.get(_secret_key(platform, account), {}).items()}
 
+    def alert_channels(self) -> list[tuple[str, str]]:
+        """(variable name, Apprise URL) of each ``[alerts] channels`` entry that holds one."""
+        held = self.secrets.get(_ALERT_CHANNELS, {})
+        return [(name, held[name].get_secret_value()) for name in self.alerts.channels
+                if held.get(name) and held[name].get_secret_value()]
+
     def secret_values(self) -> list[str]:
         """Every secret this config holds (platform credentials, database passwords): what
         ``redact.scrub`` takes out of an error's text before it is stored or shown."""
@@ -197,6 +206,9 @@ class Settings(_Section):
         """A short digest of the effective config (no secrets), stored with each run."""
         blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+_ALERT_CHANNELS = "alerts.channels"  # where the channels' URLs are kept among the secrets
 
 
 def _secret_key(platform: str, account: str) -> str:
@@ -313,6 +325,7 @@ def _resolve_secrets(settings: Settings, env: Mapping[str, str], required: bool)
     values = dict(env)
     if env.get("SNAPPRICE_SECRETS_FILE"):
         values = {**_read_secrets_file(Path(env["SNAPPRICE_SECRETS_FILE"])), **env}
+    settings.secrets[_ALERT_CHANNELS] = {name: SecretStr(values.get(name, "")) for name in settings.alerts.channels}
     for pname, plat in settings.enabled_platforms().items():
         for account in plat.credential_sets():
             where = f"platforms.{pname}" + (f".accounts[{account.name}]" if account.name else "")
