@@ -43,6 +43,10 @@ class CatalogSettings(_Section):
     path: str = "sample-catalog/catalog.csv"
     # Image paths may leave the catalog's folder (absolute paths, `..`, symlinks out).
     allow_outside: bool = False
+    # A run over the whole catalog retires the matches of SKUs it no longer has, or whose
+    # pictures all changed (kept in match_retired, gone from the current views). Set false
+    # when several catalogs share one database.
+    retire_missing: bool = True
 
 
 class DedupeSettings(_Section):
