@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from snapprice.alerts.channels import deliver
-from snapprice.alerts.rules import evaluate
+from snapprice.alerts.rules import evaluate, to_send
 from snapprice.alerts.webhook import notify
 from snapprice.dedupe.stage import ImageLimits, dedupe_catalog
 from snapprice.errors import SnappriceError
@@ -185,9 +185,10 @@ def raise_alerts(engine: Engine, settings: Settings, run_id: int,
     alerts to the webhook whose variable ``[alerts] webhook_url_env`` names and one digest
     to each ``[alerts] channels`` entry."""
     new = evaluate(engine, settings, run_id)
-    if new and environ is not None:
-        notify(new, settings, environ)
-        deliver(new, settings, run_id)
+    sent = to_send(new)
+    if sent and environ is not None:
+        notify(sent, settings, environ)
+        deliver(sent, settings, run_id)
     return new
 
 
