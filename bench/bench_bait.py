@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -52,8 +53,6 @@ def measure(cfg: SandboxConfig, items: int, days: int, tmp: Path) -> dict[str, l
                 encoding="utf-8")
             settings = load_settings(config, CREDS)
             engine = sa.create_engine(url)
-            import time
-
             for day in range(days):
                 if day:
                     time.sleep(cfg.day_seconds)  # the next sandbox day: prices move
