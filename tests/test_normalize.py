@@ -263,3 +263,10 @@ def test_price_facts_beside_the_price():
                                                  shipping_fee=500, shop_type=1, repurchase_rate="12%",
                                                  price_unit="fen"))
     assert (pdd.shipping_fee, pdd.shop_type, pdd.repurchase_rate) == (D("5"), "tmall", 0.12)
+
+
+def test_the_pack_is_read_from_the_title():
+    row = normalize_item("taobao", _item(title="农夫山泉 550ml*24瓶 整箱"))
+    assert (row.pack_unit, row.pack_count) == ("ml", D("13200"))
+    row = normalize_item("taobao", _item(title="一件代发 2024新款 保温杯"))
+    assert (row.pack_unit, row.pack_count) == (None, None)

@@ -101,6 +101,8 @@ class ListingSnapshot:
     location: str | None = None
     shop_type: str | None = None  # "tmall" or "taobao"
     repurchase_rate: float | None = None  # 0..1
+    pack_unit: str | None = None  # from the title (snapprice.units): "piece", "ml" or "g"
+    pack_count: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)

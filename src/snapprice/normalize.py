@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from snapprice.models import ListingSnapshot, Reject, SearchItem
+from snapprice.units import parse_pack
 
 # Above this a "price" is a parse accident (an id, a phone number), not money.
 MAX_PRICE = Decimal("10000000")
@@ -261,6 +262,11 @@ def _source(platform: str, item_id: Any) -> str:
     return f"{platform}:"
 
 
+def _pack(title: str | None) -> dict[str, Any]:
+    pack = parse_pack(title)
+    return {"pack_unit": pack.unit, "pack_count": pack.count} if pack else {}
+
+
 def normalize_item(platform: str, item: SearchItem) -> ListingSnapshot | Reject:
     """One search result → a typed snapshot, or a Reject saying why it cannot be one.
 
@@ -286,10 +292,11 @@ def normalize_item(platform: str, item: SearchItem) -> ListingSnapshot | Reject:
             # Gateways repeat the price as promotion_price when there is no promotion.
             promo = None
         original = parse_price(item.original_price, fen=fen)
+        title = _clean(_field("title", item.title))
         return ListingSnapshot(
             platform=platform,
             item_id=item_id,
-            title=_clean(_field("title", item.title)),
+            title=title,
             shop=_clean(_field("shop", item.shop)),
             url=_absolute_url(_field("detail_url", item.detail_url, ints=False)),
             pic_url=_absolute_url(_field("pic_url", item.pic_url, ints=False)),
@@ -307,6 +314,7 @@ def normalize_item(platform: str, item: SearchItem) -> ListingSnapshot | Reject:
             location=_clean(_field("area", item.area)),
             shop_type=parse_shop_type(item.shop_type),
             repurchase_rate=parse_rate(item.repurchase_rate),
+            **_pack(title),
         )
     except _Unusable as exc:
         return Reject("normalize", source, exc.reason, f"result at rank {item.rank}: {exc.detail}")

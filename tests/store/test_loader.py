@@ -151,3 +151,17 @@ def test_listing_and_match_added_by_a_concurrent_loader_are_merged(clean_db):
         assert rows(c, "SELECT l.item_id, m.times_seen, m.last_run_id FROM match m JOIN listing l USING (listing_id)"
                        " ORDER BY 1") == [("1", 2, r2), ("2", 1, r2)]
         assert rows(c, "SELECT count(*) FROM price_snapshot") == [(3,)]
+
+
+def test_the_pack_follows_the_title_and_unit_price_reads_it(conn):
+    run = create_run(conn, kind="manual", catalog="c", config_digest="d")
+    load_snapshots(conn, run, T1, [snap("1", "59.90", title="可口可乐 330ml×24罐", pack_unit="ml",
+                                        pack_count=Decimal("7920"))])
+    assert rows(conn, "SELECT pack_unit, pack_count, unit_price(59.90, pack_unit, pack_count) FROM listing") == [
+        ("ml", Decimal("7920"), Decimal("7.5631"))]
+    # The seller retitles the listing without a pack: the old pack no longer holds.
+    load_snapshots(conn, create_run(conn, kind="manual", catalog="c", config_digest="d"), T2,
+                   [snap("1", "3.00", title="可口可乐 单罐")])
+    assert rows(conn, "SELECT pack_unit, pack_count FROM listing") == [(None, None)]
+    assert rows(conn, "SELECT unit_price(5, 'piece', 2), unit_price(5, NULL, NULL), unit_price(NULL, 'g', 500)") == [
+        (Decimal("2.5000"), None, None)]

@@ -22,5 +22,7 @@ CREATE TEMP TABLE IF NOT EXISTS snapprice_stage (
     price_after_coupon numeric,
     location          text,
     shop_type         text,
-    repurchase_rate   real
+    repurchase_rate   real,
+    pack_unit         text,
+    pack_count        numeric
 ) ON COMMIT DELETE ROWS

@@ -30,7 +30,7 @@ _STAGE_COLUMNS = (
     "platform", "item_id", "title", "shop", "url", "pic_url", "price_low", "price_high",
     "promo_price", "original_price", "currency", "sales_lower_bound", "sales_text", "rank",
     "score", "shipping_fee", "coupon_amount", "price_after_coupon", "location", "shop_type",
-    "repurchase_rate",
+    "repurchase_rate", "pack_unit", "pack_count",
 )
 _PRICE_COLUMNS = ("price_low", "price_high", "promo_price", "original_price", "shipping_fee",
                   "coupon_amount", "price_after_coupon")
