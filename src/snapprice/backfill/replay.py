@@ -14,6 +14,7 @@ from snapprice.models import Reject, SearchItem
 from snapprice.normalize import normalize_page
 from snapprice.search.platforms.registry import client_class
 from snapprice.settings import Settings
+from snapprice.store.flags import flag_in
 from snapprice.store.loader import load_snapshots, record_rejects
 from snapprice.store.sql import statement
 
@@ -41,7 +42,7 @@ def replay(engine: Engine, settings: Settings, since: datetime, until: datetime,
 
     Each response reloads into its own run with its original capture time; where the parser
     did not change, nothing changes (the loader is idempotent); where it did, the values
-    of those snapshots are rewritten.
+    of those snapshots are rewritten. The price flags of every run replayed are set again.
     """
     summary = ReplaySummary()
     with engine.connect() as conn:
@@ -73,4 +74,8 @@ def replay(engine: Engine, settings: Settings, since: datetime, until: datetime,
         summary.runs.add(raw["run_id"])
         if progress:
             progress(n, len(rows))
+    # Rewritten or restored prices are judged again, by the rules of today's [flags].
+    for run_id in sorted(summary.runs):
+        with engine.begin() as conn:
+            flag_in(conn, settings.flags, run_id)
     return summary

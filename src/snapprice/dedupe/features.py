@@ -16,8 +16,9 @@ trimmed differently, and cannot tell apart products of one template. Per image w
 
 Pure functions over numpy arrays; the decoding stays in ``hashing``.
 
-Example: a picture, a crop of 90 % of each side scaled back (its ``full`` hash is 22 bits
-from the picture's, 4 from one of its windows), and another picture::
+Example: a picture, a crop of 90 % of each side scaled back (its ``full`` hash is far from
+the picture's, 22-24 bits by the Pillow version, but one of the picture's windows is within
+a few bits of it), and another picture::
 
     >>> from PIL import Image
     >>> def tinted(box):  # a picture with detail: a corner of the Mandelbrot set, tinted
@@ -29,8 +30,8 @@ from the picture's, 4 from one of its windows), and another picture::
     >>> gray = np.stack([np.asarray(im.convert("L")) for im in images])
     >>> feats = unpack(describe_many(gray, thumbnails(rgb), [None] * 3))
     >>> bits = lambda a, b: (int(a) ^ int(b)).bit_count()
-    >>> bits(feats.full[0], feats.full[1]), min(bits(w, feats.full[1]) for w in feats.windows[0])
-    (22, 4)
+    >>> bits(feats.full[0], feats.full[1]) > 16, min(bits(w, feats.full[1]) for w in feats.windows[0]) <= 6
+    (True, True)
     >>> verify_pairs(feats, np.array([0, 0]), np.array([1, 2]))  # the crop is the picture, not the other
     array([ True, False])
 """
