@@ -170,6 +170,15 @@ class AlertSettings(_Section):
     webhook_batch: int = Field(100, ge=1, le=10_000)
 
 
+class RetentionSettings(_Section):
+    """The `[retention]` section: how long archived raw responses (and, optionally, snapshots)
+    are kept; `snapprice db prune` removes what is older."""
+
+    raw_days: int = Field(90, ge=1)  # raw responses received more than this many days ago go
+    snapshot_days: int | None = Field(None, ge=1)  # None: price snapshots are kept forever
+    batch: int = Field(5_000, ge=1, le=1_000_000)  # raw responses deleted per transaction
+
+
 class Settings(_Section):
     database: DatabaseSettings = DatabaseSettings()
     catalog: CatalogSettings = CatalogSettings()
@@ -178,6 +187,7 @@ class Settings(_Section):
     schedule: ScheduleSettings = ScheduleSettings()
     platforms: dict[str, PlatformSettings] = Field(default_factory=dict)
     alerts: AlertSettings = AlertSettings()
+    retention: RetentionSettings = RetentionSettings()
     # Resolved at load time from the variables each platform names; never serialized.
     secrets: dict[str, dict[str, SecretStr]] = Field(default_factory=dict, exclude=True)
     source: str = Field("", exclude=True)

@@ -47,7 +47,7 @@ def _mount() -> None:
     from snapprice.cli import db as db_cli
     from snapprice.cli import jobs
 
-    app.add_typer(db_cli.app, name="db", help="Database schema: upgrade, status.")
+    app.add_typer(db_cli.app, name="db", help="Database: upgrade, status, query, prune.")
     jobs.register(app)
     try:
         from snapprice.cli import sandbox as sandbox_cli
