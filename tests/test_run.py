@@ -64,3 +64,32 @@ def test_a_trial_run_reads_only_the_first_rows(clean_db, tmp_path):
     steps = run.Steps(search=lambda *a, **k: run.SearchSummary(), alerts=lambda *a, **k: [])
     result = run.run_snapshot(clean_db, _settings(), catalog=catalog.csv_path, limit=3, steps=steps)
     assert result["n_images"] == 3, result
+
+
+def test_a_full_run_retires_the_matches_of_skus_the_catalog_dropped(clean_db, tmp_path):
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from snapprice.models import ListingSnapshot
+    from snapprice.sandbox.catalogs import generate_catalog
+    from snapprice.sandbox.testing import shared_world
+    from snapprice.store.loader import load_snapshots
+    from snapprice.store.runs import create_run
+
+    catalog = generate_catalog(shared_world(20, 7), tmp_path / "catalog", 4, dup_rate=0.0, seed=3)
+    skus = sorted({line.split(",")[0] for line in catalog.csv_path.read_text().splitlines()[1:]})
+    with clean_db.begin() as conn:
+        earlier = create_run(conn, kind="manual", catalog=None, config_digest=None)
+        load_snapshots(conn, earlier, datetime.now(UTC), [ListingSnapshot(
+            platform="taobao", item_id="1", title="t", shop="s", url=None, pic_url=None,
+            price_low=Decimal("5"), price_high=Decimal("5"), promo_price=None, original_price=None,
+            currency="CNY", sales_lower_bound=None, sales_text=None, rank=1)], skus=[skus[0], "GONE"])
+    steps = run.Steps(search=lambda *a, **k: run.SearchSummary(), alerts=lambda *a, **k: [])
+    # A trial run (--limit) is not the whole catalog: it retires nothing.
+    run.run_snapshot(clean_db, _settings(), catalog=catalog.csv_path, limit=1, steps=steps)
+    with clean_db.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM match_retired")).scalar_one() == 0
+    run.run_snapshot(clean_db, _settings(), catalog=catalog.csv_path, steps=steps)
+    with clean_db.connect() as conn:
+        assert conn.execute(sa.text("SELECT sku FROM match ORDER BY 1")).scalars().all() == [skus[0]]
+        assert conn.execute(sa.text("SELECT sku, reason FROM match_retired")).all() == [("GONE", "sku_dropped")]

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from snapprice.alerts.channels import deliver
-from snapprice.alerts.rules import evaluate
+from snapprice.alerts.rules import evaluate, to_send
 from snapprice.alerts.webhook import notify
 from snapprice.dedupe.stage import ImageLimits, dedupe_catalog
 from snapprice.errors import SnappriceError
@@ -29,7 +29,7 @@ from snapprice.progress import report as report_progress
 from snapprice.redact import scrub
 from snapprice.search.executor import SearchSummary, execute_searches
 from snapprice.settings import Settings
-from snapprice.store import migrate, runs
+from snapprice.store import migrate, review, runs
 from snapprice.store.database import Database, make_engine, open_database
 from snapprice.store.groups import GroupRow, store_groups, upsert_catalog_items
 from snapprice.store.hash_cache import PgHashCache
@@ -128,6 +128,11 @@ def ingest(engine: Engine, settings: Settings, run_id: int, catalog: str | Path,
         frame = frame.filter(pl.col("sku").is_in(sorted(skus)))
     names = list(settings.enabled_platforms()) if platforms is None else platforms
     with engine.begin() as conn:
+        if skus is None and limit is None and settings.catalog.retire_missing:
+            retired = review.retire_catalog_changes(conn, sorted(result.skus), [
+                (r["sku"], r["digest"]) for r in frame.select("sku", "digest").iter_rows(named=True)])
+            for reason, n in retired.items():
+                log.info("retired %d match(es): %s", n, reason.replace("_", " "))
         ids = upsert_catalog_items(conn, run_id, [
             {"sku": r["sku"], "image_ref": r["image_ref"], "title": r.get("title"),
              "cat": r.get("cat"), "content_digest": r["digest"], "extra": _extra(r.get("extra"))}
@@ -180,9 +185,10 @@ def raise_alerts(engine: Engine, settings: Settings, run_id: int,
     alerts to the webhook whose variable ``[alerts] webhook_url_env`` names and one digest
     to each ``[alerts] channels`` entry."""
     new = evaluate(engine, settings, run_id)
-    if new and environ is not None:
-        notify(new, settings, environ)
-        deliver(new, settings, run_id)
+    sent = to_send(new)
+    if sent and environ is not None:
+        notify(sent, settings, environ)
+        deliver(sent, settings, run_id)
     return new
 
 

@@ -43,6 +43,10 @@ class CatalogSettings(_Section):
     path: str = "sample-catalog/catalog.csv"
     # Image paths may leave the catalog's folder (absolute paths, `..`, symlinks out).
     allow_outside: bool = False
+    # A run over the whole catalog retires the matches of SKUs it no longer has, or whose
+    # pictures all changed (kept in match_retired, gone from the current views). Set false
+    # when several catalogs share one database.
+    retire_missing: bool = True
 
 
 class DedupeSettings(_Section):
@@ -155,10 +159,16 @@ class AlertSettings(_Section):
     enabled: bool = True
     target_prices: dict[str, Decimal] = Field(default_factory=dict)  # SKU -> alert at or below
     drop_vs_previous_pct: float = Field(10.0, ge=0, lt=100)  # 0: off
+    rise_vs_previous_pct: float = Field(10.0, ge=0, le=1000)  # 0: off
+    # Noise control: a change must also be at least this much money (0: any), and a SKU
+    # gets at most this many alerts delivered per day, the biggest changes first (0: no cap).
+    min_change_abs: Decimal = Field(Decimal(0), ge=0)
+    max_per_sku_per_day: int = Field(5, ge=0, le=10_000)
     drop_vs_average_pct: float = Field(15.0, ge=0, lt=100)  # 0: off
     average_days: int = Field(30, ge=1, le=365)
     min_average_days: int = Field(3, ge=1, le=365)  # days of data the average needs
     new_low_days: int = Field(90, ge=0, le=365)  # 0: off
+    new_low_min_days: int = Field(7, ge=1, le=365)  # earlier days with data a new low needs
     reappeared_after_runs: int = Field(2, ge=0, le=1000)  # 0: off
     min_score: float = Field(0.0, ge=0, le=1)  # only listings matched at least this well
     webhook_url_env: str = ""  # NAME of the environment variable holding the URL; empty: off

@@ -23,7 +23,8 @@ from snapprice.store.loader import load_snapshots
 from snapprice.store.runs import create_run
 
 BASE = datetime(2026, 1, 5, 8, tzinfo=UTC)
-OFF = {"drop_vs_previous_pct": 0, "drop_vs_average_pct": 0, "new_low_days": 0, "reappeared_after_runs": 0}
+OFF = {"drop_vs_previous_pct": 0, "rise_vs_previous_pct": 0, "drop_vs_average_pct": 0, "new_low_days": 0,
+       "reappeared_after_runs": 0, "max_per_sku_per_day": 0}
 # item -> (platform, SKU)
 ITEMS = {"A": ("taobao", "SKU-1"), "B": ("taobao", "SKU-1"), "C": ("jd", "SKU-1"), "Z": ("jd", "SKU-9")}
 
@@ -87,7 +88,30 @@ CASES = [
         id="drop-vs-average-state",
     ),
     pytest.param(
-        {"new_low_days": 30},
+        {"rise_vs_previous_pct": 10},
+        daily("100", "111", "115", "90", "99"),
+        [[], ["taobao A: 111.00 CNY, +11.00% vs the previous snapshot (100.00)"], [], [],
+         ["taobao A: 99.00 CNY, +10.00% vs the previous snapshot (90.00)"]],
+        id="rise-vs-previous-event",
+    ),
+    pytest.param(
+        # a 10 % move of a 9.90 listing is 0.99 of money: under min_change_abs 1, no alert
+        {"drop_vs_previous_pct": 10, "rise_vs_previous_pct": 10, "min_change_abs": Decimal("1")},
+        daily("9.90", "8.91", "9.90", "100", "89"),
+        [[], [], [], ["taobao A: 100.00 CNY, +910.10% vs the previous snapshot (9.90)"],
+         ["taobao A: 89.00 CNY, -11.00% vs the previous snapshot (100.00)"]],
+        id="minimum-money-change",
+    ),
+    pytest.param(
+        # one earlier day is not a history: the first new low needs 3 earlier days with data
+        {"new_low_days": 30, "new_low_min_days": 3},
+        daily("100", "90", "95", "80", "70"),
+        [[], [], [], ["taobao A: 80.00 CNY, a new 30-day low (previous low 90.00)"],
+         ["taobao A: 70.00 CNY, a new 30-day low (previous low 80.00)"]],
+        id="new-low-needs-history",
+    ),
+    pytest.param(
+        {"new_low_days": 30, "new_low_min_days": 1},
         # the 50 of day -40 is outside the window of day 0 onwards
         [(-40, {"A": "50"}), *daily("100", "90", "90", "95", "85")],
         [[], [], ["taobao A: 90.00 CNY, a new 30-day low (previous low 100.00)"], [], [],
@@ -234,3 +258,29 @@ def test_webhook_off_or_unset(caplog: pytest.LogCaptureFixture) -> None:
 
 def test_safe_url() -> None:
     assert safe_url("https://u:p@hooks.example.com:8443/services/T0/B0/XYZ?x=1") == "https://hooks.example.com:8443/…"
+
+
+def test_a_skus_daily_cap_keeps_the_biggest_changes_and_holds_back_the_rest(conn: Connection) -> None:
+    from snapprice.alerts.rules import to_send
+
+    cfg = AlertSettings(**{**OFF, "drop_vs_previous_pct": 5, "max_per_sku_per_day": 2})
+    play(conn, cfg, [(0, {"A": "100", "B": "100", "C": "100"})])
+    run_id = add_run(conn, 1, {"A": "90", "B": "50", "C": "80"})
+    new = evaluate_in(conn, cfg, run_id)
+    assert sorted((a["item_id"], a["suppressed"]) for a in new) == [("A", True), ("B", False), ("C", False)]
+    assert sorted(a["item_id"] for a in to_send(new)) == ["B", "C"]
+    # Later the same day: the SKU has had its two already.
+    later = create_run(conn, kind="manual", catalog=None, config_digest=None)
+    load_snapshots(conn, later, BASE + timedelta(days=1, hours=2), [snap("B", "20")], skus=["SKU-1"])
+    assert [(a["item_id"], a["suppressed"]) for a in evaluate_in(conn, cfg, later)] == [("B", True)]
+    # Another SKU has its own cap.
+    load_snapshots(conn, later, BASE + timedelta(days=1, hours=2), [snap("Z", "1")], skus=["SKU-9"])
+    assert conn.execute(sa.text("SELECT count(*) FROM alert WHERE suppressed")).scalar_one() == 2
+
+
+def test_a_cached_snapshot_is_never_an_alert(conn: Connection) -> None:
+    cfg = AlertSettings(**{**OFF, "drop_vs_previous_pct": 5})
+    play(conn, cfg, [(0, {"A": "100"})])
+    run_id = create_run(conn, kind="manual", catalog=None, config_digest=None)
+    load_snapshots(conn, run_id, BASE + timedelta(days=1), [snap("A", "50")], skus=["SKU-1"], cached=True)
+    assert evaluate_in(conn, cfg, run_id) == []

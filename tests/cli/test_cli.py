@@ -15,7 +15,7 @@ def snapprice(*args, env=None):
 
 def test_help_everywhere():
     for cmd in ([], ["db"], ["run"], ["backfill"], ["demo"], ["report"], ["dedupe"], ["serve"], ["deploy"],
-                ["sandbox", "serve"]):
+                ["sandbox", "serve"], ["match"], ["match", "import"]):
         out = snapprice(*cmd, "--help")
         assert out.returncode == 0, (cmd, out.stderr)
         assert "Usage" in out.stdout
@@ -110,3 +110,44 @@ def test_a_prefect_server_is_found_in_the_environment_or_the_active_profile(tmp_
                                         '[profiles.work]\nPREFECT_API_URL = "http://prefect:4200/api"\n')
     assert prefect_server_configured({"PREFECT_HOME": str(home)})
     assert not prefect_server_configured({"PREFECT_HOME": str(home), "PREFECT_PROFILE": "local"})
+
+
+@pytest.mark.integration
+def test_match_reject_and_import_as_a_user_meets_them(clean_db, database_url, tmp_path):
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from snapprice.models import ListingSnapshot
+    from snapprice.store.loader import load_snapshots
+    from snapprice.store.runs import create_run
+
+    with clean_db.begin() as conn:
+        run = create_run(conn, kind="manual", catalog=None, config_digest=None)
+        load_snapshots(conn, run, datetime.now(UTC), [ListingSnapshot(
+            platform="taobao", item_id="42", title="定金 deposit", shop="s", url=None, pic_url=None,
+            price_low=Decimal("1"), price_high=Decimal("1"), promo_price=None, original_price=None,
+            currency="CNY", sales_lower_bound=None, sales_text=None, rank=1)], skus=["SKU-1"])
+    env = {"DATABASE_URL": database_url}
+    out = snapprice("match", "reject", "SKU-1", "taobao42", env=env)
+    assert (out.returncode, out.stderr.count("\n")) == (2, 1), out.stderr
+    assert "PLATFORM:ITEM_ID" in out.stderr
+    out = snapprice("match", "reject", "NOPE", "taobao:42", env=env)
+    assert out.returncode == 2 and "unknown SKU 'NOPE'" in out.stderr, out.stderr
+    out = snapprice("match", "reject", "SKU-1", "taobao:42", "--note", "a deposit", env=env)
+    assert out.returncode == 0 and "1 current match retired" in out.stdout, out.stderr
+    f = tmp_path / "review.csv"
+    f.write_text("sku,platform,item_id,decision\nSKU-1,taobao,42,confirm\nSKU-1,jd,7,reject\n")
+    out = snapprice("match", "import", str(f), env=env)
+    assert out.returncode == 1, out.stderr
+    assert f"{f}:3: refused: unknown listing jd:7" in out.stderr
+    assert "1 decision(s) applied (0 match(es) retired, 1 restored), 1 line(s) refused" in out.stdout
+    out = snapprice("match", "list", env=env)
+    assert "taobao:42" in out.stdout and "confirm" in out.stdout
+
+
+def test_dedupe_rejects_name_the_row_the_sku_and_the_file(tmp_path):
+    (tmp_path / "c.csv").write_text("sku,image\nA,missing.jpg\nB,\n")
+    out = snapprice("dedupe", str(tmp_path / "c.csv"))
+    assert out.returncode == 0, out.stderr
+    assert "c.csv:row 1  not_found  sku A: image " in out.stdout and "missing.jpg" in out.stdout
+    assert "c.csv:row 2  empty_image  sku B" in out.stdout

@@ -190,15 +190,15 @@ def test_example_queries_run_and_answer(conn):
     r1 = create_run(conn, kind="manual", catalog=None, config_digest=None)
     r2 = create_run(conn, kind="manual", catalog=None, config_digest=None)
     load_snapshots(conn, r1, d1, [snap("a", "100", sales=10), snap("gone", "50", sales=5),
-                                  snap("j", "80", platform="jd")], skus=["SKU-0001"])
+                                  snap("j", "80", platform="jd")], skus=["SKU-00001"])
     load_snapshots(conn, r2, d1 + timedelta(days=1), [snap("a", "90", sales=20),
                                                       snap("j", "85", platform="jd")],
-                   skus=["SKU-0001"])
+                   skus=["SKU-00001"])
     files = sorted(queries_dir().glob("*.sql"))
     assert len(files) >= 5
     answers = {f.name: q(conn, f.read_text()) for f in files}
     assert all(answers.values()), [n for n, rows in answers.items() if not rows]
     assert answers["02_cheapest_platform_per_sku_today.sql"][0][:3] == (
-        "SKU-0001", "jd", Decimal("85.0000"))
+        "SKU-00001", "jd", Decimal("85.0000"))
     assert [r[1] for r in answers["04_listings_that_disappeared.sql"]] == ["gone"]
     assert answers["03_biggest_drops_this_week.sql"][0][1] == "a"

@@ -1,6 +1,7 @@
 -- Alert rule drop_vs_average, a state: the snapshot is at least pct percent below the
 -- listing's reference, the day-weighted average of the `days` UTC days before the
--- snapshot's day (each day with data counts once), given at least min_days such days.
+-- snapshot's day (each day with data counts once), given at least min_days such days, and
+-- at least min_abs below it in money.
 INSERT INTO alert (rule, rule_key, listing_id, crossing_at, run_id, evaluated_run_id, sku, platform,
                    price, reference_price, change_pct, currency, message)
 WITH cur AS (
@@ -21,7 +22,9 @@ WITH cur AS (
            effective_price(s.promo_price, s.price_low) AS price, round(r.ref_avg, 2) AS ref,
            coalesce(r.ref_days >= CAST(:min_days AS integer)
                     AND effective_price(s.promo_price, s.price_low)
-                        <= r.ref_avg * (1 - CAST(:pct AS numeric) / 100), false) AS cond
+                        <= r.ref_avg * (1 - CAST(:pct AS numeric) / 100)
+                    AND r.ref_avg - effective_price(s.promo_price, s.price_low) >= CAST(:min_abs AS numeric),
+                    false) AS cond
     FROM price_snapshot AS s
     JOIN cur AS c2 ON c2.listing_id = s.listing_id
     JOIN ref AS r ON r.listing_id = s.listing_id

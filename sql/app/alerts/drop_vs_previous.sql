@@ -1,5 +1,5 @@
 -- Alert rule drop_vs_previous, an event: the run's snapshot is at least pct percent below
--- the listing's previous one. The snapshot is the event, so it is the crossing.
+-- the listing's previous one (and at least min_abs below it in money). The snapshot is the event, so it is the crossing.
 INSERT INTO alert (rule, rule_key, listing_id, crossing_at, run_id, evaluated_run_id, sku, platform,
                    price, reference_price, change_pct, currency, message)
 WITH cur AS (
@@ -14,5 +14,6 @@ CROSS JOIN LATERAL (
     {previous}
 ) AS p
 WHERE p.price > 0 AND c.price <= p.price * (1 - CAST(:pct AS numeric) / 100)
+  AND p.price - c.price >= CAST(:min_abs AS numeric)
 ON CONFLICT (rule_key, listing_id, crossing_at) DO NOTHING
 RETURNING alert_id

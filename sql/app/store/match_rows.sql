@@ -9,3 +9,7 @@ FROM (
     JOIN listing AS l ON l.platform = s.platform AND l.item_id = s.item_id
 ) AS j
 CROSS JOIN unnest(CAST(:skus AS text[])) AS k(sku)
+WHERE NOT EXISTS (
+    SELECT 1 FROM match_decision AS d
+    WHERE d.sku = k.sku AND d.platform = j.platform AND d.item_id = j.item_id AND d.decision = 'reject'
+)

@@ -34,9 +34,15 @@ def _pct(value: float) -> str:
     return f"{value:g}%"
 
 
+def _abs(cfg: AlertSettings) -> str:
+    """The money threshold's part of a rule key: empty when there is none."""
+    return f":{format(cfg.min_change_abs.normalize(), 'f')}abs" if cfg.min_change_abs > 0 else ""
+
+
 def _statements(cfg: AlertSettings) -> list[tuple[TextClause, dict[str, Any]]]:
     """(statement, parameters) of every enabled rule."""
     out: list[tuple[TextClause, dict[str, Any]]] = []
+    money = {"min_abs": cfg.min_change_abs}
     if cfg.target_prices:
         skus = sorted(cfg.target_prices)
         targets = [cfg.target_prices[s] for s in skus]
@@ -44,15 +50,21 @@ def _statements(cfg: AlertSettings) -> list[tuple[TextClause, dict[str, Any]]]:
         out.append((statement("alerts/target_price", **_STATE), {"skus": skus, "targets": targets, "keys": keys}))
     if cfg.drop_vs_previous_pct > 0:
         out.append((statement("alerts/drop_vs_previous", **_VS_PREVIOUS),
-                    {"key": f"drop_vs_previous:{_pct(cfg.drop_vs_previous_pct)}", "pct": cfg.drop_vs_previous_pct}))
+                    {"key": f"drop_vs_previous:{_pct(cfg.drop_vs_previous_pct)}{_abs(cfg)}",
+                     "pct": cfg.drop_vs_previous_pct, **money}))
+    if cfg.rise_vs_previous_pct > 0:
+        out.append((statement("alerts/rise_vs_previous", **_VS_PREVIOUS),
+                    {"key": f"rise_vs_previous:{_pct(cfg.rise_vs_previous_pct)}{_abs(cfg)}",
+                     "pct": cfg.rise_vs_previous_pct, **money}))
     if cfg.drop_vs_average_pct > 0:
         out.append((statement("alerts/drop_vs_average", **_STATE), {
             "pct": cfg.drop_vs_average_pct, "days": cfg.average_days, "min_days": cfg.min_average_days,
-            "key": f"drop_vs_average:{cfg.average_days}d:{_pct(cfg.drop_vs_average_pct)}",
+            "key": f"drop_vs_average:{cfg.average_days}d:{_pct(cfg.drop_vs_average_pct)}{_abs(cfg)}", **money,
         }))
     if cfg.new_low_days > 0:
         out.append((statement("alerts/new_low", **_SNAPSHOTS),
-                    {"key": f"new_low:{cfg.new_low_days}d", "days": cfg.new_low_days}))
+                    {"key": f"new_low:{cfg.new_low_days}d:min{cfg.new_low_min_days}d",
+                     "days": cfg.new_low_days, "min_days": cfg.new_low_min_days}))
     if cfg.reappeared_after_runs > 0:
         out.append((statement("alerts/reappeared", **_VS_PREVIOUS),
                     {"key": f"reappeared:{cfg.reappeared_after_runs}runs", "runs": cfg.reappeared_after_runs}))
@@ -67,6 +79,8 @@ def evaluate_in(conn: Connection, cfg: AlertSettings, run_id: int) -> list[dict[
     for rule, params in _statements(cfg):
         result = conn.execute(rule, {**params, "run": run_id, "min_score": cfg.min_score})
         ids.extend(int(r[0]) for r in result)
+    if ids and cfg.max_per_sku_per_day > 0:
+        conn.execute(statement("alerts/cap_per_sku_day"), {"ids": ids, "cap": cfg.max_per_sku_per_day})
     return fetch_alerts(conn, ids=ids)
 
 
@@ -75,8 +89,15 @@ def evaluate(engine: Engine, settings: Settings, run_id: int) -> list[dict[str, 
     with engine.begin() as conn:
         new = evaluate_in(conn, settings.alerts, run_id)
     if new:
-        log.info("run %s: %d new alert(s)", run_id, len(new))
+        held = sum(1 for a in new if a.get("suppressed"))
+        log.info("run %s: %d new alert(s)%s", run_id, len(new),
+                 f", {held} over the per-SKU daily cap (kept, not sent)" if held else "")
     return new
+
+
+def to_send(alerts: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The alerts to deliver: those not held back by the per-SKU daily cap."""
+    return [a for a in alerts if not a.get("suppressed")]
 
 
 def fetch_alerts(

@@ -46,8 +46,11 @@ def _global(
 def _mount() -> None:
     from snapprice.cli import db as db_cli
     from snapprice.cli import jobs
+    from snapprice.cli import match as match_cli
 
     app.add_typer(db_cli.app, name="db", help="Database: upgrade, status, query, prune.")
+    app.add_typer(match_cli.app, name="match",
+                  help="Reviews that stick: reject or confirm a SKU ↔ listing pair.")
     jobs.register(app)
     try:
         from snapprice.cli import sandbox as sandbox_cli

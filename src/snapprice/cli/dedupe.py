@@ -17,6 +17,8 @@ from snapprice.dedupe.stage import DedupeResult, ImageLimits, dedupe_catalog
 from snapprice.errors import SnappriceError
 from snapprice.settings import load_settings
 
+SHOWN_REJECTS = 20
+
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
 
@@ -51,6 +53,10 @@ def _print_summary(console: Console, result: DedupeResult, threshold: int) -> No
     console.print(f"rejects         {s.rejects}")
     for (stage, reason), n in sorted(Counter((r.stage, r.reason) for r in result.rejects).items()):
         console.print(f"  {stage}/{reason}: {n}")
+    for r in result.rejects[:SHOWN_REJECTS]:
+        console.print(f"    {r.source}  {r.reason}  {r.detail}", markup=False, highlight=False)
+    if len(result.rejects) > SHOWN_REJECTS:
+        console.print(f"    … {len(result.rejects) - SHOWN_REJECTS} more (--json lists them all)")
     console.print(f"groups          {s.groups} (pHash candidates within {threshold} bits, verified)")
     console.print(f"searches saved  {s.searches_saved} per platform")
 

@@ -42,6 +42,9 @@ class DedupeResult:
     rejects: list[Reject] = field(default_factory=list)
     stats: DedupeStats | None = None
     hashed: int = 0  # images hashed now (the rest came from the cache)
+    # Every SKU of the catalog's usable rows, images that failed to load included: a SKU
+    # whose picture is unreachable today is still in the catalog.
+    skus: frozenset[str] = frozenset()
 
 
 class _Loaded(NamedTuple):
@@ -72,6 +75,12 @@ def _load_all(refs: list[str], limits: ImageLimits, io_threads: int,
                 if progress:
                     progress("load", 1, len(refs))
     return out
+
+
+def _named(sku: str, ref: str, detail: str) -> str:
+    """A reject's detail that names the SKU and the file or URL, whatever the loader said."""
+    detail = detail.replace(ref, "").strip(" :;,") if ref in detail else detail
+    return f"sku {sku}: image {ref!r}" + (f": {detail}" if detail else "")
 
 
 def dedupe_catalog(
@@ -108,16 +117,16 @@ def dedupe_catalog(
 
     digests, phashes, widths, heights, colours, dups = [], [], [], [], [], []
     keep = []
-    for row, ref in read.items.select("row", "image_ref").iter_rows():
+    for row, sku, ref in read.items.select("row", "sku", "image_ref").iter_rows():
         res = loaded[ref]
         where = f"{source}:row {row}"
         if isinstance(res, ImageRejected):
-            rejects.append(Reject("image", where, res.reason, res.detail))
+            rejects.append(Reject("image", where, res.reason, _named(sku, ref, res.detail)))
             continue
         rec = records.get(res.digest)
         if rec is None:
             exc = failed.get(res.digest, ImageRejected("hash_failed", ref))
-            rejects.append(Reject("image", where, exc.reason, exc.detail))
+            rejects.append(Reject("image", where, exc.reason, _named(sku, ref, exc.detail)))
             continue
         keep.append(row)
         digests.append(rec.digest)
@@ -135,4 +144,5 @@ def dedupe_catalog(
         pl.Series("dup", dups, dtype=pl.Binary),
     )
     grouped = group(frame, threshold)
-    return DedupeResult(grouped, rejects, dedupe_stats(grouped, rejects), hashed)
+    return DedupeResult(grouped, rejects, dedupe_stats(grouped, rejects), hashed,
+                        frozenset(read.items["sku"].to_list()))
