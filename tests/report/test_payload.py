@@ -40,12 +40,13 @@ def report(skus: int, days: int) -> ReportData:
 
 def points(data: dict) -> dict[tuple[str, str], list[tuple[str, float]]]:
     s, out, k = data["series"], {}, 0
-    for sku, plat, n in zip(s["sku"], s["plat"], s["n"], strict=True):
-        day = cents = 0
-        for dd, dv in zip(s["dd"][k:k + n], s["dv"][k:k + n], strict=True):
-            day, cents = day + dd, cents + dv
-            key = (data["skus"][sku], data["platforms"][plat])
-            out.setdefault(key, []).append(((SINCE + timedelta(days=day)).isoformat(), cents / 100))
+    for sku, plat, d0, n in zip(s["sku"], s["plat"], s["d0"], s["n"], strict=True):
+        cents = 0
+        for day, dv in enumerate(s["dv"][k:k + n], d0):
+            if dv is not None:
+                cents += dv
+                key = (data["skus"][sku], data["platforms"][plat])
+                out.setdefault(key, []).append(((SINCE + timedelta(days=day)).isoformat(), cents / 100))
         k += n
     return out
 

@@ -154,15 +154,16 @@ def payload(html: str) -> dict[str, Any]:
 def chart_lines(data: dict[str, Any]) -> dict[str, dict[str, list[tuple[int, int]]]]:
     """Chart points per SKU and platform, (day offset from since, cents): the differences summed up."""
     s, out, k = data["series"], {}, 0
-    for sku, plat, n in zip(s["sku"], s["plat"], s["n"], strict=True):
-        day = cents = 0
+    for sku, plat, d0, n in zip(s["sku"], s["plat"], s["d0"], s["n"], strict=True):
+        cents = 0
         points = []
-        for dd, dv in zip(s["dd"][k:k + n], s["dv"][k:k + n], strict=True):
-            day, cents = day + dd, cents + dv
-            points.append((day, cents))
+        for day, dv in enumerate(s["dv"][k:k + n], d0):
+            if dv is not None:
+                cents += dv
+                points.append((day, cents))
         k += n
         out.setdefault(data["skus"][sku], {})[data["platforms"][plat]] = points
-    assert k == len(s["dd"])
+    assert k == len(s["dv"])
     return out
 
 

@@ -33,8 +33,8 @@ function unpack(){
 
 // Chart points per SKU: [{p: platform index, days: [offsets from since], vals: [cents]}].
 function expand(S){var out={},k=0;
-  for(var j=0;j<S.sku.length;j++){var days=[],vals=[],d=0,v=0;
-    for(var i=0;i<S.n[j];i++,k++){d+=S.dd[k];v+=S.dv[k];days.push(d);vals.push(v);}
+  for(var j=0;j<S.sku.length;j++){var days=[],vals=[],v=0;
+    for(var i=0;i<S.n[j];i++,k++){if(S.dv[k]===null)continue;v+=S.dv[k];days.push(S.d0[j]+i);vals.push(v);}
     (out[S.sku[j]]=out[S.sku[j]]||[]).push({p:S.plat[j],days:days,vals:vals});}
   return out;}
 

@@ -1,8 +1,9 @@
 """The report's data for the page's script: columnar JSON, gzip, base64 (one inline string).
 
-Prices travel as integer cents; a chart series as day and cent *differences* from the
-previous point (mostly 1 and 0, which gzip packs to almost nothing), so 10 k SKUs × 4
-platforms × 30 days fit in well under a megabyte. The page unpacks it with the browser's
+Prices travel as integer cents; a chart line as its first day, then one value a day: null
+for a day without a price, else the cent *difference* from the previous price (mostly 0,
+which gzip packs to almost nothing), so 10 k SKUs × 4 platforms × 30 days fit in well under a
+megabyte. The page unpacks it with the browser's
 own ``DecompressionStream`` and draws only the rows and charts in view.
 
 >>> blob = encode({"a": [1, None]})
@@ -99,25 +100,34 @@ def _best(d: ReportData, skus: pl.DataFrame, currencies: list[str]) -> dict[str,
 
 
 def _series(d: ReportData, skus: pl.DataFrame) -> dict[str, Any]:
-    """Chart points as runs per (SKU, platform): first day and price absolute, then differences."""
+    """Chart lines per (SKU, platform): the first day ``d0`` and the number of days ``n`` it
+    spans; then per day of that span (flat ``dv``) null when there is no price that day, else
+    the price in cents minus the previous price of the line (the first one absolute)."""
     if d.series.is_empty():
-        return {"sku": [], "plat": [], "n": [], "dd": [], "dv": []}
-    sku_index = dict(zip(skus["sku"].to_list(), skus["i"].to_list(), strict=True))
+        return {"sku": [], "plat": [], "d0": [], "n": [], "dv": []}
     plat_index = {p: i for i, p in enumerate(d.platforms)}
-    s = (d.series.select(pl.col("sku").replace_strict(sku_index, return_dtype=pl.Int64).alias("i"),
-                         pl.col("platform").replace_strict(plat_index, return_dtype=pl.Int64).alias("pi"),
+    key = ["i", "pi"]
+    s = (d.series.join(skus, on="sku")
+         .select("i", pl.col("platform").replace_strict(plat_index, return_dtype=pl.Int64).alias("pi"),
                          (pl.col("day") - pl.lit(d.since)).dt.total_days().alias("off"), _cents("price").alias("c"))
-         .sort("i", "pi", "off"))
-    # The first point of each (SKU, platform) run is absolute, the others differ from the previous one.
+         .sort(*key, "off"))
     first = ((pl.col("i") != pl.col("i").shift()) | (pl.col("pi") != pl.col("pi").shift())).fill_null(True)
     s = s.with_columns(first.alias("first"),
-                       pl.when(first).then(pl.col("off")).otherwise(pl.col("off").diff()).alias("dd"),
-                       pl.when(first).then(pl.col("c")).otherwise(pl.col("c").diff()).alias("dv"))
-    starts = s.with_row_index("at").filter(pl.col("first"))
-    ends = [*starts["at"].to_list()[1:], s.height]
-    return {"sku": starts["i"].to_list(), "plat": starts["pi"].to_list(),
-            "n": [b - a for a, b in zip(starts["at"].to_list(), ends, strict=True)],
-            "dd": s["dd"].to_list(), "dv": s["dv"].to_list()}
+                       pl.when(first).then(pl.col("c")).otherwise(pl.col("c").diff()).alias("dv"),
+                       pl.when(first).then(0).otherwise(pl.col("off").diff() - 1).alias("gap"))
+    lines = s.with_row_index("at").filter(pl.col("first"))
+    gaps = s.with_row_index("at").filter(pl.col("gap") > 0)
+    # Days without a price are rare: splice their nulls in between slices of the values.
+    values, dv, done = [], s["dv"].to_list(), 0
+    for at, gap in zip(gaps["at"].to_list(), gaps["gap"].to_list(), strict=True):
+        values += dv[done:at]
+        values += [None] * gap
+        done = at
+    values += dv[done:]
+    offs, starts = s["off"].to_list(), lines["at"].to_list()
+    ends = [*starts[1:], s.height]
+    return {"sku": lines["i"].to_list(), "plat": lines["pi"].to_list(), "d0": lines["off"].to_list(),
+            "n": [offs[b - 1] - offs[a] + 1 for a, b in zip(starts, ends, strict=True)], "dv": values}
 
 
 def _alerts(d: ReportData, currencies: list[str]) -> dict[str, Any]:
