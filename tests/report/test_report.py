@@ -89,7 +89,8 @@ def build(conn: Connection) -> list[int]:
         for sku in sorted({ITEMS[i][1] for i in prices}):
             load_snapshots(conn, run_id, at, [snap(i, p) for i, p in prices.items() if ITEMS[i][1] == sku],
                            skus=[sku])
-        evaluate_in(conn, AlertSettings(), run_id)
+        # five days of history: a new low may count on two earlier days of data (default 7)
+        evaluate_in(conn, AlertSettings(new_low_min_days=2), run_id)
         runs.append(run_id)
     return runs
 
