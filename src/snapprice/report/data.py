@@ -133,7 +133,7 @@ def collect(conn: Connection, since: date, sku: str | None, until: datetime | No
     """Everything the report shows for the period from ``since`` (UTC day) on."""
     until = until or datetime.now(UTC)
     since_ts = datetime.combine(since, time_of_day(), tzinfo=UTC)
-    p = {"since": since, "since_ts": since_ts, "sku": sku, "until_day": until.date()}
+    p = {"since": since, "since_ts": since_ts, "sku": sku}
     t: dict[str, float] = {}
     read = partial(_timed, t)
     with read("daily_series"):
