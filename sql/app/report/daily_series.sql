@@ -9,5 +9,4 @@ JOIN listing AS l USING (listing_id)
 JOIN match AS m USING (listing_id)
 WHERE s.captured_at >= :since_ts
   AND (CAST(:sku AS text) IS NULL OR m.sku = :sku)
-GROUP BY 1, 2, 3
-ORDER BY 1, 2, 3
+GROUP BY 1, 2, 3  -- no ORDER BY: a hash aggregate, the page sorts the lines itself

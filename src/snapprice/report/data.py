@@ -62,8 +62,10 @@ class ReportData:
 
 
 def _frame(conn: Connection, query: TextClause, params: dict[str, Any], schema: dict[str, Any]) -> pl.DataFrame:
-    rows = conn.execute(query, params).mappings().all()
-    return pl.DataFrame([{k: r[k] for k in schema} for r in rows], schema=schema, orient="row")
+    result = conn.execute(query, params)
+    at = {name: i for i, name in enumerate(result.keys())}
+    rows = result.all()
+    return pl.DataFrame({k: [r[at[k]] for r in rows] for k in schema}, schema=schema)
 
 
 def _series(conn: Connection, p: dict[str, Any]) -> pl.DataFrame:
