@@ -248,3 +248,25 @@ def test_normalize_item_promotion_only_when_cheaper(price, promo, expected):
     row = normalize_item("taobao", _item(price=price, promo_price=promo))
     assert isinstance(row, ListingSnapshot)
     assert row.promo_price == expected
+
+
+def test_price_facts_beside_the_price():
+    from snapprice.search.platforms.gateway import _item as gateway_item
+
+    item = gateway_item({"num_iid": "1", "title": "t", "price": "20.00", "post_fee": "8.00",
+                         "area": " 浙江 杭州 ", "coupon_amount": "", "coupon_price": "garbled"}, "yuan", 1)
+    out = normalize_item("taobao", item)
+    assert isinstance(out, ListingSnapshot)
+    assert (out.shipping_fee, out.coupon_amount, out.price_after_coupon, out.location) == (
+        D("8.00"), None, None, "浙江 杭州")
+    pdd = normalize_item("pinduoduo", SearchItem(item_id=2, title="t", pic_url=None, price=2599,
+                                                 shipping_fee=500, shop_type=1, repurchase_rate="12%",
+                                                 price_unit="fen"))
+    assert (pdd.shipping_fee, pdd.shop_type, pdd.repurchase_rate) == (D("5"), "tmall", 0.12)
+
+
+def test_the_pack_is_read_from_the_title():
+    row = normalize_item("taobao", _item(title="农夫山泉 550ml*24瓶 整箱"))
+    assert (row.pack_unit, row.pack_count) == ("ml", D("13200"))
+    row = normalize_item("taobao", _item(title="一件代发 2024新款 保温杯"))
+    assert (row.pack_unit, row.pack_count) == (None, None)

@@ -82,6 +82,20 @@ def test_snapshot_flow_matches_sandbox_ground_truth(prefect_harness, clean_db, d
         assert (low, high, promo) == served, (platform, item_id, at)
     assert q(clean_db, "SELECT count(*) - count(DISTINCT (listing_id, run_id)) FROM price_snapshot") == [(0,)]
     assert q(clean_db, "SELECT count(*) FROM raw_response") == [(result["n_searches"],)]
+
+    # Bait and outliers (the world's deposits, accessories and decoys) are flagged; honest
+    # listings, their clearances included, are not.
+    flagged = {"deposit": [0, 0], "accessory": [0, 0], "decoy": [0, 0], "honest": [0, 0], "clearance": [0, 0]}
+    for platform, item_id, flag in q(clean_db, "SELECT l.platform, l.item_id, s.price_flag FROM price_snapshot s "
+                                               "JOIN listing l USING (listing_id)"):
+        counts = flagged[world.listing(item_id, platform).kind]
+        counts[0] += flag != "ok"
+        counts[1] += 1
+    bait = [sum(flagged[k][i] for k in ("deposit", "accessory", "decoy")) for i in (0, 1)]
+    honest = [sum(flagged[k][i] for k in ("honest", "clearance")) for i in (0, 1)]
+    print(f"flags: {flagged}")
+    assert bait[1] >= 5 and bait[0] >= 0.95 * bait[1], flagged
+    assert honest[0] <= 0.01 * honest[1], flagged
     leaked = q(clean_db, "SELECT count(*) FROM raw_response WHERE request::text LIKE '%demo-secret%'"
                          " OR body::text LIKE '%demo-secret%'")
     assert leaked == [(0,)]

@@ -36,6 +36,11 @@ class SearchItem:
     shop_id: Any = None
     detail_url: Any = None
     area: Any = None
+    shipping_fee: Any = None
+    coupon_amount: Any = None
+    price_after_coupon: Any = None
+    shop_type: Any = None  # "tmall" / "taobao", as the route says it (Aliyun/TOP UserType 1/0)
+    repurchase_rate: Any = None  # 1688: "12%"
     currency: str = "CNY"
     price_unit: str = "yuan"  # "fen" for platforms that send prices in cents (Pinduoduo)
     rank: int = 0  # 1-based position over all pages of one search
@@ -90,6 +95,14 @@ class ListingSnapshot:
     sales_text: str | None
     rank: int
     score: float | None = None
+    shipping_fee: Decimal | None = None
+    coupon_amount: Decimal | None = None
+    price_after_coupon: Decimal | None = None
+    location: str | None = None
+    shop_type: str | None = None  # "tmall" or "taobao"
+    repurchase_rate: float | None = None  # 0..1
+    pack_unit: str | None = None  # from the title (snapprice.units): "piece", "ml" or "g"
+    pack_count: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)

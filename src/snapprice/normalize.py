@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from snapprice.models import ListingSnapshot, Reject, SearchItem
+from snapprice.units import parse_pack
 
 # Above this a "price" is a parse accident (an id, a phone number), not money.
 MAX_PRICE = Decimal("10000000")
@@ -115,6 +116,47 @@ def parse_sales(value: Any) -> int | None:
             return None
         n = int(Decimal(m.group(1)) * _SALES_UNIT.get(m.group(2) or "", 1))
     return n if 0 <= n <= MAX_SALES else None
+
+
+def parse_amount(value: Any, *, fen: bool = False) -> Decimal | None:
+    """One amount of money beside the price (a shipping fee, a coupon): a single value, not
+    a range; None when absent or unusable (the archived response keeps what was sent).
+
+    >>> [parse_amount(v) for v in ("10.00", 0, "¥5", "5-8", "free", None)]
+    [Decimal('10.00'), Decimal('0'), Decimal('5'), None, None, None]
+    """
+    r = parse_price(value, fen=fen)
+    return r.low if r is not None and r.low == r.high else None
+
+
+def parse_shop_type(value: Any) -> str | None:
+    """Tmall or Taobao shop from a route's user type (Aliyun/TOP ``UserType``: 1 is Tmall,
+    0 Taobao; "B"/"C" in some gateways); anything else None.
+
+    >>> [parse_shop_type(v) for v in (1, "0", "B", "tmall", 7, None)]
+    ['tmall', 'taobao', 'tmall', 'tmall', None, None]
+    """
+    if isinstance(value, bool):
+        return None
+    key = str(value).strip().lower() if isinstance(value, int | str) else ""
+    return {"1": "tmall", "b": "tmall", "tmall": "tmall", "天猫": "tmall",
+            "0": "taobao", "c": "taobao", "taobao": "taobao", "淘宝": "taobao"}.get(key)
+
+
+def parse_rate(value: Any) -> float | None:
+    """A share as 0..1 from "12%", "12.5%", 0.12; None when it is not one.
+
+    >>> [parse_rate(v) for v in ("12%", "12.5 %", 0.12, "1.5", "x", None)]
+    [0.12, 0.125, 0.12, None, None, None]
+    """
+    num = _number(value)
+    if num is None:
+        s = _text(value)
+        m = re.fullmatch(r"(\d+(?:\.\d+)?)%", s) if s else None
+        if m is None:
+            return None
+        num = Decimal(m.group(1)) / 100
+    return float(num) if 0 <= num <= 1 else None
 
 
 def _absolute_url(url: str | None) -> str | None:
@@ -220,6 +262,11 @@ def _source(platform: str, item_id: Any) -> str:
     return f"{platform}:"
 
 
+def _pack(title: str | None) -> dict[str, Any]:
+    pack = parse_pack(title)
+    return {"pack_unit": pack.unit, "pack_count": pack.count} if pack else {}
+
+
 def normalize_item(platform: str, item: SearchItem) -> ListingSnapshot | Reject:
     """One search result → a typed snapshot, or a Reject saying why it cannot be one.
 
@@ -245,10 +292,11 @@ def normalize_item(platform: str, item: SearchItem) -> ListingSnapshot | Reject:
             # Gateways repeat the price as promotion_price when there is no promotion.
             promo = None
         original = parse_price(item.original_price, fen=fen)
+        title = _clean(_field("title", item.title))
         return ListingSnapshot(
             platform=platform,
             item_id=item_id,
-            title=_clean(_field("title", item.title)),
+            title=title,
             shop=_clean(_field("shop", item.shop)),
             url=_absolute_url(_field("detail_url", item.detail_url, ints=False)),
             pic_url=_absolute_url(_field("pic_url", item.pic_url, ints=False)),
@@ -260,6 +308,13 @@ def normalize_item(platform: str, item: SearchItem) -> ListingSnapshot | Reject:
             sales_lower_bound=parse_sales(item.sales),
             sales_text=_sales_text(item.sales),
             rank=item.rank,
+            shipping_fee=parse_amount(item.shipping_fee, fen=fen),
+            coupon_amount=parse_amount(item.coupon_amount, fen=fen),
+            price_after_coupon=parse_amount(item.price_after_coupon, fen=fen),
+            location=_clean(_field("area", item.area)),
+            shop_type=parse_shop_type(item.shop_type),
+            repurchase_rate=parse_rate(item.repurchase_rate),
+            **_pack(title),
         )
     except _Unusable as exc:
         return Reject("normalize", source, exc.reason, f"result at rank {item.rank}: {exc.detail}")

@@ -79,6 +79,11 @@ def search_platforms(engine: Engine, settings: Settings, run_id: int,
     return summary
 
 
+@task(cache_policy=NONE, persist_result=False, retries=2, retry_delay_seconds=2, retry_condition_fn=_worth_retrying)
+def flag_prices(engine: Engine, settings: Settings, run_id: int) -> int:
+    return run.flag_prices(engine, settings, run_id)
+
+
 @task(cache_policy=NONE, persist_result=False, retries=3, retry_delay_seconds=2, retry_condition_fn=_worth_retrying)
 def close_run(engine: Engine, run_id: int, error: str | None = None) -> dict[str, Any]:
     return run.close_run(engine, run_id, error=error)
@@ -95,7 +100,8 @@ def raise_alerts(engine: Engine, settings: Settings, run_id: int) -> list[dict[s
     return new
 
 
-STEPS = run.Steps(ingest=ingest_catalog, search=search_platforms, close=close_run, alerts=raise_alerts)
+STEPS = run.Steps(ingest=ingest_catalog, search=search_platforms, flag=flag_prices, close=close_run,
+                  alerts=raise_alerts)
 
 
 def publish(engine: Engine, result: dict[str, Any]) -> None:

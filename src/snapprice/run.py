@@ -6,6 +6,7 @@ hands in its Prefect tasks as the ``Steps`` (retries, names in the UI).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
@@ -29,7 +30,7 @@ from snapprice.progress import report as report_progress
 from snapprice.redact import scrub
 from snapprice.search.executor import SearchSummary, execute_searches
 from snapprice.settings import Settings
-from snapprice.store import migrate, review, runs
+from snapprice.store import flags, migrate, review, runs
 from snapprice.store.database import Database, make_engine, open_database
 from snapprice.store.groups import GroupRow, store_groups, upsert_catalog_items
 from snapprice.store.hash_cache import PgHashCache
@@ -214,12 +215,18 @@ def live(engine: Engine, run_id: int) -> Iterator[list[int]]:
             conn.commit()
 
 
+def flag_prices(engine: Engine, settings: Settings, run_id: int) -> int:
+    """The price flags of the run's snapshots (bait and outliers; ``store/flags.py``)."""
+    return flags.flag_run(engine, settings.flags, run_id)
+
+
 @dataclass(frozen=True)
 class Steps:
     """The stages ``run_snapshot`` calls, in this order; same signatures as the functions above."""
 
     ingest: Callable[..., IngestSummary] = ingest
     search: Callable[..., SearchSummary] = search
+    flag: Callable[..., int] = flag_prices
     close: Callable[..., dict[str, Any]] = close_run
     alerts: Callable[..., list[dict[str, Any]]] = raise_alerts
 
@@ -248,8 +255,11 @@ def run_snapshot(engine: Engine, settings: Settings, *, kind: str = "manual",
         try:
             steps.ingest(engine, settings, run_id, catalog_path, skus=skus, limit=limit)
             searches = steps.search(engine, settings, run_id, limiter_dsn)
+            steps.flag(engine, settings, run_id)
         except Exception as exc:
             # The error's text is kept (run.message, Prefect's state): no secret may ride along.
+            with contextlib.suppress(Exception):  # what was stored is flagged; resume redoes it
+                steps.flag(engine, settings, run_id)
             steps.close(engine, run_id, error=scrub(f"{type(exc).__name__}: {exc}", settings.secret_values()))
             raise
         result = steps.close(engine, run_id)

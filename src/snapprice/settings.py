@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -187,6 +188,33 @@ class RetentionSettings(_Section):
     raw_days: int = Field(90, ge=1)  # raw responses received more than this many days ago go
     snapshot_days: int | None = Field(None, ge=1)  # None: price snapshots are kept forever
     batch: int = Field(5_000, ge=1, le=1_000_000)  # raw responses deleted per transaction
+# Words in a title that say its price is not the product's (docs/schema.md, price_flag).
+BAIT_WORDS = ("定金", "订金", "预定", "预订", "预售定金", "拍下改价", "拍前咨询改价", "联系客服改价", "补差价",
+              "差价链接", "补拍", "邮费链接", "运费链接", "专拍", "单拍不发", "不发货", "deposit", "pre-order")
+
+
+class FlagSettings(_Section):
+    """The `[flags]` section: when a snapshot's price is bait or an outlier (price_flag)."""
+
+    enabled: bool = True
+    bait_words: list[str] = Field(default_factory=lambda: list(BAIT_WORDS))
+    low_ratio: float = Field(0.3, gt=0, lt=1)  # under this share of the SKU's median: suspect_low
+    high_ratio: float = Field(2.5, gt=1)  # over this multiple of the SKU's median: suspect_high
+    min_listings: int = Field(3, ge=2)  # listings of the SKU in the run the median needs
+    own_ratio: float = Field(0.3, gt=0, lt=1)  # under this share of its own recent median: suspect_low
+    own_days: int = Field(30, ge=1, le=3650)
+
+    def bait_pattern(self) -> str | None:
+        """A PostgreSQL regular expression matching any bait word, case-insensitively (None:
+        no words, nothing matches).
+
+        >>> print(FlagSettings(bait_words=["定金", "a.b"]).bait_pattern())
+        (?i)(定金|a\\.b)
+        """
+        words = [w for w in self.bait_words if w.strip()]
+        if not words:
+            return None
+        return "(?i)(" + "|".join(re.escape(w) for w in words) + ")"
 
 
 class Settings(_Section):
@@ -198,6 +226,7 @@ class Settings(_Section):
     platforms: dict[str, PlatformSettings] = Field(default_factory=dict)
     alerts: AlertSettings = AlertSettings()
     retention: RetentionSettings = RetentionSettings()
+    flags: FlagSettings = FlagSettings()
     # Resolved at load time from the variables each platform names; never serialized.
     secrets: dict[str, dict[str, SecretStr]] = Field(default_factory=dict, exclude=True)
     source: str = Field("", exclude=True)

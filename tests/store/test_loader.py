@@ -74,6 +74,24 @@ def test_update_existing_rewrites_values_for_replay(conn):
     assert res.snapshots == 0
 
 
+def test_price_facts_are_stored_and_a_replay_fills_them_in(conn):
+    run = create_run(conn, kind="manual", catalog="c", config_digest="d")
+    load_snapshots(conn, run, T1, [snap("1", "10.00", location="浙江 杭州", shop_type="tmall")])
+    assert rows(conn, "SELECT shipping_fee, coupon_amount, price_after_coupon FROM price_snapshot") == [
+        (None, None, None)]
+    # A parser that now reads the shipping fee and the coupon: the replay adds them.
+    facts = dict(shipping_fee=Decimal("8"), coupon_amount=Decimal("2"), price_after_coupon=Decimal("8"),
+                 location="浙江 杭州", shop_type="tmall", repurchase_rate=0.25)
+    res = load_snapshots(conn, run, T1, [snap("1", "10.00", **facts)], update_existing=True)
+    assert res.snapshots == 1
+    assert rows(conn, "SELECT shipping_fee, coupon_amount, price_after_coupon FROM price_snapshot") == [
+        (Decimal("8.0000"), Decimal("2.0000"), Decimal("8.0000"))]
+    assert rows(conn, "SELECT location, shop_type, repurchase_rate FROM listing") == [("浙江 杭州", "tmall", 0.25)]
+    # A later sighting that does not say keeps what is known.
+    load_snapshots(conn, create_run(conn, kind="manual", catalog="c", config_digest="d"), T2, [snap("1", "9.00")])
+    assert rows(conn, "SELECT location, shop_type, repurchase_rate FROM listing") == [("浙江 杭州", "tmall", 0.25)]
+
+
 @pytest.mark.parametrize(
     ("bad", "reason"),
     [
@@ -81,6 +99,7 @@ def test_update_existing_rewrites_values_for_replay(conn):
         (snap("9", price="-1"), "negative"),
         (snap("9", price="999999999999"), "absurd"),
         (snap("9", price=None), "no price"),
+        (snap("9", shipping_fee=Decimal("-5")), "negative"),
         (snap("9", currency="yuan"), "bad currency"),
         (snap("9", price_high=Decimal("1")), "price_high below price_low"),
         (snap("", price="1"), "missing platform or item id"),
@@ -132,3 +151,17 @@ def test_listing_and_match_added_by_a_concurrent_loader_are_merged(clean_db):
         assert rows(c, "SELECT l.item_id, m.times_seen, m.last_run_id FROM match m JOIN listing l USING (listing_id)"
                        " ORDER BY 1") == [("1", 2, r2), ("2", 1, r2)]
         assert rows(c, "SELECT count(*) FROM price_snapshot") == [(3,)]
+
+
+def test_the_pack_follows_the_title_and_unit_price_reads_it(conn):
+    run = create_run(conn, kind="manual", catalog="c", config_digest="d")
+    load_snapshots(conn, run, T1, [snap("1", "59.90", title="可口可乐 330ml×24罐", pack_unit="ml",
+                                        pack_count=Decimal("7920"))])
+    assert rows(conn, "SELECT pack_unit, pack_count, unit_price(59.90, pack_unit, pack_count) FROM listing") == [
+        ("ml", Decimal("7920"), Decimal("7.5631"))]
+    # The seller retitles the listing without a pack: the old pack no longer holds.
+    load_snapshots(conn, create_run(conn, kind="manual", catalog="c", config_digest="d"), T2,
+                   [snap("1", "3.00", title="可口可乐 单罐")])
+    assert rows(conn, "SELECT pack_unit, pack_count FROM listing") == [(None, None)]
+    assert rows(conn, "SELECT unit_price(5, 'piece', 2), unit_price(5, NULL, NULL), unit_price(NULL, 'g', 500)") == [
+        (Decimal("2.5000"), None, None)]

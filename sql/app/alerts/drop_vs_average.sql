@@ -10,7 +10,7 @@ WITH cur AS (
     SELECT s.listing_id, (s.captured_at AT TIME ZONE 'UTC')::date - DATE '2000-01-01' AS dayn,
            avg(effective_price(s.promo_price, s.price_low)) AS davg
     FROM price_snapshot AS s
-    WHERE s.listing_id IN (SELECT listing_id FROM cur)
+    WHERE s.listing_id IN (SELECT listing_id FROM cur) AND coalesce(s.price_flag, 'ok') = 'ok'
     GROUP BY 1, 2
 ), ref AS (
     SELECT listing_id, dayn, avg(davg) OVER w AS ref_avg, count(*) OVER w AS ref_days
@@ -26,7 +26,7 @@ WITH cur AS (
                     AND r.ref_avg - effective_price(s.promo_price, s.price_low) >= CAST(:min_abs AS numeric),
                     false) AS cond
     FROM price_snapshot AS s
-    JOIN cur AS c2 ON c2.listing_id = s.listing_id
+    JOIN cur AS c2 ON c2.listing_id = s.listing_id AND coalesce(s.price_flag, 'ok') = 'ok'
     JOIN ref AS r ON r.listing_id = s.listing_id
                  AND r.dayn = (s.captured_at AT TIME ZONE 'UTC')::date - DATE '2000-01-01'
 ), crossing AS (

@@ -15,7 +15,7 @@ CROSS JOIN LATERAL (
     SELECT min(effective_price(s.promo_price, s.price_low)) AS low,
            count(DISTINCT (s.captured_at AT TIME ZONE 'UTC')::date) AS days
     FROM price_snapshot AS s
-    WHERE s.listing_id = c.listing_id AND s.captured_at < c.captured_at
+    WHERE s.listing_id = c.listing_id AND s.captured_at < c.captured_at AND coalesce(s.price_flag, 'ok') = 'ok'
       AND s.captured_at >= ((c.captured_at AT TIME ZONE 'UTC')::date - (CAST(:days AS integer) - 1))::timestamp
                            AT TIME ZONE 'UTC'
 ) AS w

@@ -10,7 +10,7 @@ WITH cur AS (
            effective_price(s.promo_price, s.price_low) <= t.target AS cond
     FROM unnest(CAST(:skus AS text[]), CAST(:targets AS numeric[]), CAST(:keys AS text[])) AS t(sku, target, key)
     JOIN match AS m ON m.sku = t.sku AND (CAST(:min_score AS real) = 0 OR m.best_score >= :min_score)
-    JOIN price_snapshot AS s ON s.listing_id = m.listing_id
+    JOIN price_snapshot AS s ON s.listing_id = m.listing_id AND coalesce(s.price_flag, 'ok') = 'ok'
     WHERE m.listing_id IN (SELECT listing_id FROM cur)
 ), crossing AS (
     {crossings}

@@ -16,5 +16,13 @@ CREATE TEMP TABLE IF NOT EXISTS snapprice_stage (
     sales_lower_bound bigint,
     sales_text        text,
     rank              integer,
-    score             real
+    score             real,
+    shipping_fee      numeric,
+    coupon_amount     numeric,
+    price_after_coupon numeric,
+    location          text,
+    shop_type         text,
+    repurchase_rate   real,
+    pack_unit         text,
+    pack_count        numeric
 ) ON COMMIT DELETE ROWS

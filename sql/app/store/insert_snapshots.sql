@@ -3,10 +3,11 @@
 -- enforces here, under its per-run lock, as the partitioned table cannot.
 INSERT INTO price_snapshot (listing_id, run_id, captured_at, price_low, price_high,
                             promo_price, original_price, currency, sales_lower_bound, sales_text, rank,
-                            score, cached, group_id, raw_id)
+                            score, cached, group_id, raw_id, shipping_fee, coupon_amount,
+                            price_after_coupon)
 SELECT j.listing_id, :run, :at, j.price_low, j.price_high, j.promo_price,
        j.original_price, j.currency, j.sales_lower_bound, j.sales_text, j.rank,
-       j.score, :cached, :group, :raw
+       j.score, :cached, :group, :raw, j.shipping_fee, j.coupon_amount, j.price_after_coupon
 FROM (
     SELECT l.listing_id, s.*
     FROM snapprice_stage AS s

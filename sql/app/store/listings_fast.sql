@@ -7,8 +7,10 @@
 -- merge rules (the placeholders) read the same in both.
 WITH new AS (
     INSERT INTO listing AS l (platform, item_id, title, shop, url, pic_url,
-                              first_seen, last_seen, first_run_id, last_run_id)
-    SELECT s.platform, s.item_id, s.title, s.shop, s.url, s.pic_url, :at, :at, :run, :run
+                              first_seen, last_seen, first_run_id, last_run_id,
+                              location, shop_type, repurchase_rate, pack_unit, pack_count)
+    SELECT s.platform, s.item_id, s.title, s.shop, s.url, s.pic_url, :at, :at, :run, :run,
+           s.location, s.shop_type, s.repurchase_rate, s.pack_unit, s.pack_count
     FROM snapprice_stage AS s
     WHERE NOT EXISTS (SELECT 1 FROM listing AS o WHERE o.platform = s.platform AND o.item_id = s.item_id)
     RETURNING 1
@@ -17,7 +19,8 @@ WITH new AS (
     SET {merge}
     FROM (
         SELECT s.platform, s.item_id, s.title, s.shop, s.url, s.pic_url,
-               CAST(:at AS timestamptz) AS last_seen, CAST(:run AS bigint) AS last_run_id
+               CAST(:at AS timestamptz) AS last_seen, CAST(:run AS bigint) AS last_run_id,
+               s.location, s.shop_type, s.repurchase_rate, s.pack_unit, s.pack_count
         FROM snapprice_stage AS s
     ) AS excluded
     WHERE l.platform = excluded.platform AND l.item_id = excluded.item_id

@@ -3,8 +3,10 @@
 -- were written.
 WITH up AS (
     INSERT INTO listing AS l (platform, item_id, title, shop, url, pic_url,
-                              first_seen, last_seen, first_run_id, last_run_id)
-    SELECT s.platform, s.item_id, s.title, s.shop, s.url, s.pic_url, :at, :at, :run, :run
+                              first_seen, last_seen, first_run_id, last_run_id,
+                              location, shop_type, repurchase_rate, pack_unit, pack_count)
+    SELECT s.platform, s.item_id, s.title, s.shop, s.url, s.pic_url, :at, :at, :run, :run,
+           s.location, s.shop_type, s.repurchase_rate, s.pack_unit, s.pack_count
     FROM snapprice_stage AS s
     ON CONFLICT (platform, item_id) DO UPDATE
     SET {merge}

@@ -9,14 +9,19 @@ SET price_low = s.price_low,
     sales_lower_bound = s.sales_lower_bound,
     sales_text = s.sales_text,
     rank = s.rank,
-    score = s.score
+    score = s.score,
+    shipping_fee = s.shipping_fee,
+    coupon_amount = s.coupon_amount,
+    price_after_coupon = s.price_after_coupon
 FROM snapprice_stage AS s
 JOIN listing AS l ON l.platform = s.platform AND l.item_id = s.item_id
 WHERE p.listing_id = l.listing_id
   AND p.run_id = :run
   AND p.raw_id IS NOT DISTINCT FROM :raw  -- only what this response produced
   AND (p.price_low, p.price_high, p.promo_price, p.original_price, p.currency,
-       p.sales_lower_bound, p.sales_text, p.rank, p.score)
+       p.sales_lower_bound, p.sales_text, p.rank, p.score, p.shipping_fee, p.coupon_amount,
+       p.price_after_coupon)
       IS DISTINCT FROM
       (s.price_low, s.price_high, s.promo_price, s.original_price, s.currency,
-       s.sales_lower_bound, s.sales_text, s.rank, s.score)
+       s.sales_lower_bound, s.sales_text, s.rank, s.score, s.shipping_fee, s.coupon_amount,
+       s.price_after_coupon)

@@ -99,7 +99,12 @@ def _check_catalog(catalog: Path | None, settings: Settings) -> None:
 
 def _budget(settings: Settings) -> float:
     """Searches a second the enabled platforms allow together."""
-    return sum(p.qps for p in settings.enabled_platforms().values())
+    return sum(_platform_budgets(settings).values())
+
+
+def _platform_budgets(settings: Settings) -> dict[str, float]:
+    """Each enabled platform's searches a second (all its accounts together)."""
+    return {n: sum(a.qps or p.qps for a in p.credential_sets()) for n, p in settings.enabled_platforms().items()}
 
 
 def _n(count: int, noun: str) -> str:
@@ -147,7 +152,8 @@ def run(
     settings = settings_from(ctx, will_search=True, platforms=platforms)  # fail fast, before Prefect
     if not resume:
         _check_catalog(catalog, settings)
-    with run_progress(err_console, qps=_budget(settings), quiet=quiet):
+    with run_progress(err_console, qps=_budget(settings), quiet=quiet,
+                          platform_qps=_platform_budgets(settings)):
         result = _snapshot(ctx, settings, use_prefect, kind=kind, catalog=str(catalog) if catalog else None,
                            resume=resume, run_id=run_id, platforms=platforms, limit=limit)
     _print_result(result, as_json)
@@ -193,7 +199,8 @@ def demo(
             os.environ.setdefault(name, value)
         console.print(f"marketplace sandbox on {ws.sandbox.base_url}; catalog {ws.catalog}")
         settings = load_settings(ws.config)
-        with run_progress(err_console, qps=_budget(settings), quiet=quiet):
+        with run_progress(err_console, qps=_budget(settings), quiet=quiet,
+                          platform_qps=_platform_budgets(settings)):
             result = _snapshot(ctx, settings, use_prefect, kind="demo", config=str(ws.config),
                                data_dir=str(data_dir))
     finally:

@@ -30,7 +30,7 @@ CATEGORY_IDS = frozenset({*map(str, range(10)), "20", "21", "22", "88888888"})
 ALWAYS_FIELDS = ("PicUrl", "ReservePrice", "Title", "Url", "ZkFinalPrice")
 OPTIONAL_FIELDS = ("ItemId", "UserType", "Provcity", "Nick", "SellerId", "Volume",
                    "LevelOneCategoryName", "CategoryName", "ShopTitle", "CommissionRate",
-                   "CouponAmount", "ShortTitle", "PriceAfterCoupon")
+                   "CouponAmount", "ShortTitle", "PriceAfterCoupon", "RealPostFee")
 MAX_START, MAX_NUM = 499, 20
 # Body-level failures (HTTP 200, Success=false); the values are the sandbox's own.
 PICTURE_UNUSABLE, PICTURE_DOWNLOAD_FAILED = 1001, 1002
@@ -114,6 +114,7 @@ def served_result(world: World, x: Listing, at: datetime, host: str, pid: str,
         "LevelOneCategoryName": product.cat_name,
         "CommissionRate": "45",
         "CouponAmount": 0,
+        "RealPostFee": _yuan(x.post_fee, trim=False),
         "Url": f"https://uland.taobao.com/item/edetail?id={token}",
     }
     keep = set(ALWAYS_FIELDS) | (fields & set(OPTIONAL_FIELDS))

@@ -27,6 +27,11 @@ class SandboxConfig(BaseModel):
 
     seed: int = 7
     n_products: int = Field(300, ge=1, le=100_000)
+    # What real results contain besides honest offers (docs/sandbox.md): per product and
+    # platform, the chance of a deposit / pre-order listing, an accessory that reuses the
+    # product's picture, a decoy at an anchor price, and an honest clearance at -35 %.
+    bait_rates: dict[str, float] = Field(default_factory=lambda: {
+        "deposit": 0.08, "accessory": 0.08, "decoy": 0.04, "clearance": 0.05})
     platforms: tuple[str, ...] = PLATFORMS
     day_seconds: float = Field(86_400.0, gt=0)
     gateway_key: str = "demo-key"

@@ -47,3 +47,10 @@ DETAIL_URL = {
     "jd": "https://item.jd.com/{id}.html",
     "pinduoduo": "https://mobile.yangkeduo.com/goods.html?goods_id={id}",
 }
+
+# Bait: what a search by image returns beside the product itself (each title keeps the
+# product's words, so only the extra words or the price give it away).
+DEPOSIT_WORDS = ("【定金】", "【预售定金】", "预定", "拍下改价", "订金 专拍", "补差价链接")
+ACCESSORY_WORDS = ("保护套", "替换配件", "收纳袋", "防尘罩", "配件 单拍不发")
+DECOY_WORDS = ("【百亿补贴】官方原价", "专柜正品 吊牌价", "限量典藏版")
+CLEARANCE_WORDS = ("清仓特价", "尾货清仓", "断码清仓")

@@ -67,6 +67,9 @@ class Listing:
     sales_as_int: bool  # Taobao gateway style: a bucketed int instead of text
     flaky: bool  # disappears on some days
     scheme_relative_pic: bool  # pic_url served as //host/... like many real payloads
+    # "honest", or what it really is: "deposit", "accessory", "decoy" (bait whose price is
+    # not the product's), "clearance" (an honest cheap outlier, -35 %).
+    kind: str = "honest"
 
 
 def _u(*parts: object) -> float:
@@ -149,6 +152,41 @@ class World:
                 count = rng.choices(range(1, 7), weights=_COUNT_WEIGHTS)[0]
                 for _ in range(count):
                     self._add_listing(rng, product, platform)
+        # Bait comes after every honest listing and from its own random stream, so the
+        # honest part of a world is the same with or without it.
+        for product in self.products:
+            for platform in self.config.platforms:
+                if not self._by_product.get((product.product_id, platform)):
+                    continue
+                rng = random.Random(f"{self.config.seed}:bait:{product.product_id}:{platform}")
+                for kind, rate in sorted(self.config.bait_rates.items()):
+                    if rng.random() < rate:
+                        self._add_bait(rng, product, platform, kind)
+
+    def _add_bait(self, rng: random.Random, product: Product, platform: str, kind: str) -> None:
+        """A listing that shows the product's picture at a price that is not the product's
+        (deposit, accessory, decoy), or an honest clearance at -35 %."""
+        shop = rng.choice(self.shops[platform])
+        base = float(product.base_price)
+        words, price = {
+            "deposit": (vocab.DEPOSIT_WORDS, rng.uniform(0.01, min(50.0, 0.5 * base))),
+            "accessory": (vocab.ACCESSORY_WORDS, base * rng.uniform(0.05, 0.2)),
+            "decoy": (vocab.DECOY_WORDS, base * rng.uniform(3.0, 10.0)),
+            "clearance": (vocab.CLEARANCE_WORDS, base * 0.65),
+        }[kind]
+        word = rng.choice(words)
+        title = f"{word} {product.title}" if rng.random() < 0.5 else f"{product.title} {word}"
+        listing = Listing(
+            item_id=self._new_item_id(rng, platform), platform=platform, product_id=product.product_id,
+            shop=shop.nick, shop_id=shop.shop_id, area=shop.area, title=title, cat=product.cat,
+            variant=imaging.random_variant(rng), image_seed=product.seed,
+            base_price=_money(max(price, 0.01)), range_factor=1.0, markup=rng.uniform(1.1, 1.5),
+            promo_rate=0.0, post_fee=Decimal("0.00"), sales_base=int(math.exp(rng.uniform(0, math.log(5000)))),
+            sales_as_int=False, flaky=False, scheme_relative_pic=rng.random() < 0.5, kind=kind,
+        )
+        self.listings.append(listing)
+        self._by_item[(platform, listing.item_id)] = listing
+        self._by_product.setdefault((product.product_id, platform), []).append(listing)
 
     def _add_listing(self, rng: random.Random, product: Product, platform: str) -> None:
         shop = rng.choice(self.shops[platform])
@@ -225,6 +263,8 @@ class World:
 
     def _prices(self, x: Listing, day: int) -> tuple[Decimal, Decimal, Decimal | None, Decimal]:
         s = self.config.seed
+        if x.kind in ("deposit", "decoy"):  # a fixed bait price, day after day
+            return x.base_price, x.base_price, None, _money(float(x.base_price) * x.markup)
         wave = math.sin(2 * math.pi * (day / 14 + _u(s, x.item_id, "phase")))
         factor = 1 + 0.06 * wave + 0.04 * (_u(s, x.item_id, day, "p") - 0.5)
         low = _money(float(x.base_price) * factor)

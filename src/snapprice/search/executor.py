@@ -30,6 +30,7 @@ from snapprice.ingest.images import load_image
 from snapprice.models import ListingSnapshot, QueryImage, SearchPage, SearchTask
 from snapprice.normalize import normalize_page
 from snapprice.normalize import storable as storable_text
+from snapprice.progress import report as report_progress
 from snapprice.search.platforms.gate import on_admit
 from snapprice.search.platforms.jsonbody import storable
 from snapprice.search.platforms.registry import Searcher, build_searchers, close_searchers, make_http_client
@@ -127,14 +128,19 @@ class _Executor:
         self.summary = SearchSummary()
         self.total = 0
         self.finished = 0
+        self.by_platform: dict[str, list[int]] = {}  # platform -> [finished, total]
         self.writers = ThreadPoolExecutor(WRITER_THREADS, thread_name_prefix="snapprice-db")
         self._query_hashes: dict[str, int] = {}
         self._pictures: PictureScorer | None = None
 
-    def _tick(self) -> None:
+    def _tick(self, platform: str) -> None:
         self.finished += 1
         if self.progress:
             self.progress(self.finished, self.total)
+        mine = self.by_platform.setdefault(platform, [0, 0])
+        mine[0] += 1
+        if len(self.by_platform) > 1:  # one platform's bar would repeat the run's
+            report_progress(f"search:{platform}", mine[0], mine[1])
 
     def _write(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run ``fn`` in its own transaction, reconnecting through a database outage."""
@@ -173,7 +179,7 @@ class _Executor:
             self.summary.failed += 1
         else:
             self.summary.skipped += 1
-        self._tick()
+        self._tick(task.platform)
 
     async def _one(self, task: SearchTask, queue: asyncio.Queue[SearchTask],
                    images: _Images) -> None:
@@ -216,9 +222,10 @@ class _Executor:
         self.summary.snapshots += result.snapshots
         if page.has_more and task.page < plat.pages:
             self.total += 1
+            self.by_platform.setdefault(task.platform, [0, 0])[1] += 1
             images.expect(task.group_id)
             queue.put_nowait(SearchTask(task.run_id, task.group_id, task.platform, task.page + 1))
-        self._tick()
+        self._tick(task.platform)
 
     async def _verify(self, snaps: list[ListingSnapshot],
                       image: QueryImage) -> tuple[list[ListingSnapshot], list[ListingSnapshot]]:
@@ -256,6 +263,7 @@ class _Executor:
         for t in todo:
             images.expect(t.group_id)
             queues[t.platform].put_nowait(t)
+            self.by_platform.setdefault(t.platform, [0, 0])[1] += 1
         self.total = len(todo)
         workers = [
             asyncio.create_task(self._worker(q, images))

@@ -29,9 +29,11 @@ MAX_SALES = 10**12
 _STAGE_COLUMNS = (
     "platform", "item_id", "title", "shop", "url", "pic_url", "price_low", "price_high",
     "promo_price", "original_price", "currency", "sales_lower_bound", "sales_text", "rank",
-    "score",
+    "score", "shipping_fee", "coupon_amount", "price_after_coupon", "location", "shop_type",
+    "repurchase_rate", "pack_unit", "pack_count",
 )
-_PRICE_COLUMNS = ("price_low", "price_high", "promo_price", "original_price")
+_PRICE_COLUMNS = ("price_low", "price_high", "promo_price", "original_price", "shipping_fee",
+                  "coupon_amount", "price_after_coupon")
 _stage_row = attrgetter(*_STAGE_COLUMNS)
 # The COPY into the stage names its columns from _STAGE_COLUMNS, the order in which
 # _stage_row writes them; rendered once, not per batch.

@@ -87,6 +87,10 @@ def _item(raw: Any, rank: int) -> SearchItem | None:
         shop_id=as_id(res.get("SellerId")),
         detail_url=res.get("Url"),
         area=res.get("Provcity"),
+        shipping_fee=res.get("RealPostFee"),
+        coupon_amount=res.get("CouponAmount"),
+        price_after_coupon=res.get("PriceAfterCoupon"),
+        shop_type=res.get("UserType"),
         rank=rank,
     )
 

@@ -94,6 +94,7 @@ def _item(raw: Any, rank: int) -> SearchItem | None:
         detail_url=raw.get("promotionURL") or (f"https://detail.1688.com/offer/{offer}.html"
                                                if isinstance(offer, str) and offer else None),
         area=raw.get("companyAddress"),
+        repurchase_rate=raw.get("repurchaseRate"),
         rank=rank,
     )
 

@@ -69,6 +69,9 @@ def _item(raw: Any, price_unit: str, rank: int) -> SearchItem | None:
         shop_id=as_id(raw.get("seller_id")),
         detail_url=raw.get("detail_url"),
         area=raw.get("area"),
+        shipping_fee=raw.get("post_fee", raw.get("express_fee")),
+        coupon_amount=raw.get("coupon_amount"),
+        price_after_coupon=raw.get("coupon_price"),
         price_unit=price_unit,
         rank=rank,
     )

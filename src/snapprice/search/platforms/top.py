@@ -100,6 +100,9 @@ def _item(raw: Any, rank: int) -> SearchItem | None:
         shop_id=as_id(_first(raw, "seller_id", "shop_id")),
         detail_url=_first(raw, "detail_url", "item_url", "url"),
         area=_first(raw, "area", "provcity", "item_location"),
+        shipping_fee=_first(raw, "post_fee", "real_post_fee"),
+        coupon_amount=_first(raw, "coupon_amount"),
+        shop_type=_first(raw, "user_type"),
         rank=rank,
     )
 
