@@ -50,11 +50,13 @@ FILL = [
     """INSERT INTO listing (platform, item_id, title, shop, url, first_seen, last_seen, first_run_id, last_run_id)
        SELECT (ARRAY['taobao','jd','1688','pinduoduo'])[1 + (i - 1) % 4], 'item-' || i,
               '商品 ' || ((i - 1) / CAST(:per AS int) + 1) || ' 不锈钢保温杯 500ml 第' || i || '号', '店铺 ' || i % 97,
-              'https://item.example/' || i, :t0, :t0 + make_interval(days => CAST(:days AS int) - 1), 1, CAST(:days AS int)
+              'https://item.example/' || i, :t0, :t0 + make_interval(days => CAST(:days AS int) - 1), 1,
+              CAST(:days AS int)
        FROM generate_series(1, CAST(:skus AS int) * CAST(:per AS int)) AS i""",
     """INSERT INTO match (sku, listing_id, best_score, best_rank, last_rank, times_seen, first_run_id, last_run_id,
                           first_seen, last_seen)
-       SELECT 'SKU-' || lpad(((listing_id - 1) / CAST(:per AS int) + 1)::text, 5, '0'), listing_id, 0.9, 1, 1, CAST(:days AS int), 1, CAST(:days AS int),
+       SELECT 'SKU-' || lpad(((listing_id - 1) / CAST(:per AS int) + 1)::text, 5, '0'), listing_id, 0.9, 1, 1,
+              CAST(:days AS int), 1, CAST(:days AS int),
               first_seen, last_seen
        FROM listing""",
     # Price of listing i on day d: a base per listing, a step every 5-9 days (7 levels),

@@ -64,6 +64,7 @@ def test_dry_run_changes_nothing(history: dict[int, int], clean_db: Engine) -> N
 
 def test_prune_removes_old_raw_responses_only(history: dict[int, int], clean_db: Engine) -> None:
     raw_before, snaps_before, parts_before = _state(clean_db)
+    assert len(raw_before) == 3 * len(AGES)
     s = prune(clean_db, NOW, raw_days=90, batch=2)
     assert (s.raw_rows, s.batches, s.snapshot_cutoff, s.snapshot_months) == (9, 5, None, [])
     raw, snaps, parts = _state(clean_db)
@@ -79,7 +80,7 @@ def test_snapshot_days_drops_whole_old_months(history: dict[int, int], clean_db:
     old = (NOW - timedelta(days=200)).strftime("price_snapshot_%Y%m")
     assert [m.partition for m in s.snapshot_months] == [old]
     raw, snaps, parts = _state(clean_db)
-    assert snaps == len(AGES) - 1 and parts == [p for p in parts_before if p != old]
+    assert len(raw) == 6 and snaps == len(AGES) - 1 and parts == [p for p in parts_before if p != old]
     assert "price_snapshot_default" in parts
     assert prune(clean_db, NOW, raw_days=90, snapshot_days=150).nothing
 
