@@ -160,7 +160,7 @@ def snapshot(
 def replay_window(engine: Engine, settings: Settings, since: datetime, until: datetime) -> dict[str, Any]:
     s = replay(engine, settings, since, until)
     return {"responses": s.responses, "snapshots_changed": s.snapshots_changed,
-            "rejects": s.rejects, "runs": sorted(s.runs)}
+            "rejects": s.rejects, "runs": sorted(s.runs), "pruned_runs": s.pruned_runs}
 
 
 @task(cache_policy=NONE, persist_result=False)

@@ -181,6 +181,15 @@ class AlertSettings(_Section):
     webhook_batch: int = Field(100, ge=1, le=10_000)
 
 
+class RetentionSettings(_Section):
+    """The `[retention]` section: how long archived raw responses (and, optionally, snapshots)
+    are kept; `snapprice db prune` removes what is older."""
+
+    raw_days: int = Field(90, ge=1)  # raw responses received more than this many days ago go
+    snapshot_days: int | None = Field(None, ge=1)  # None: price snapshots are kept forever
+    batch: int = Field(5_000, ge=1, le=1_000_000)  # raw responses deleted per transaction
+
+
 # Words in a title that say its price is not the product's (docs/schema.md, price_flag).
 BAIT_WORDS = ("定金", "订金", "预定", "预订", "预售定金", "拍下改价", "拍前咨询改价", "联系客服改价", "补差价",
               "差价链接", "补拍", "邮费链接", "运费链接", "专拍", "单拍不发", "不发货", "deposit", "pre-order")
@@ -218,6 +227,7 @@ class Settings(_Section):
     schedule: ScheduleSettings = ScheduleSettings()
     platforms: dict[str, PlatformSettings] = Field(default_factory=dict)
     alerts: AlertSettings = AlertSettings()
+    retention: RetentionSettings = RetentionSettings()
     flags: FlagSettings = FlagSettings()
     # Resolved at load time from the variables each platform names; never serialized.
     secrets: dict[str, dict[str, SecretStr]] = Field(default_factory=dict, exclude=True)

@@ -1,8 +1,12 @@
--- Per SKU, platform and UTC day since `since`: the cheapest matched offer. sku NULL: every SKU.
-SELECT m.sku, d.platform, d.day, CAST(min(d.min_price) AS float8) AS price, min(d.currency) AS currency
-FROM daily_price AS d
+-- Per SKU, platform and day since `since`: the cheapest matched offer (the minimum of
+-- daily_price.min_price over the SKU's listings). sku NULL: every SKU. Read from the
+-- period's snapshots directly: a filter on daily_price's day cannot skip the older
+-- partitions, a bound on captured_at does. Days are cut as daily_price cuts them (UTC).
+SELECT m.sku, l.platform, (s.captured_at AT TIME ZONE 'UTC')::date AS day,
+       CAST(min(effective_price(s.promo_price, s.price_low)) AS float8) AS price, min(s.currency) AS currency
+FROM price_snapshot AS s
+JOIN listing AS l USING (listing_id)
 JOIN match AS m USING (listing_id)
-WHERE d.day >= :since
+WHERE s.captured_at >= :since_ts
   AND (CAST(:sku AS text) IS NULL OR m.sku = :sku)
-GROUP BY m.sku, d.platform, d.day
-ORDER BY 1, 2, 3
+GROUP BY 1, 2, 3  -- no ORDER BY: a hash aggregate, the page sorts the lines itself

@@ -1,25 +1,13 @@
 -- Listings gone: absent from the newest run of the period that returned their SKU on their
--- platform (one row per listing: its first matched SKU), with their last price.
-WITH seen AS (
-    SELECT s.listing_id, max(s.run_id) AS last_run, max(s.captured_at) AS last_at
-    FROM price_snapshot AS s
-    WHERE s.captured_at >= :since_ts
-    GROUP BY s.listing_id
-), newest AS (
-    SELECT m.sku, l.platform, max(s.run_id) AS run_id
-    FROM price_snapshot AS s
-    JOIN match AS m USING (listing_id)
-    JOIN listing AS l USING (listing_id)
-    WHERE s.captured_at >= :since_ts
-    GROUP BY m.sku, l.platform
-)
-SELECT DISTINCT ON (l.listing_id) l.listing_id, m.sku, l.platform, l.item_id, l.title, l.url,
-       CAST(lp.effective_price AS float8) AS price, seen.last_at AS at
-FROM seen
-JOIN listing AS l USING (listing_id)
+-- platform (that run is sku_best_price.run_id), with their last price and when they were last
+-- seen in the period (latest_price). One row per listing: its first matched SKU.
+SELECT DISTINCT ON (lp.listing_id) lp.listing_id, m.sku, lp.platform, lp.item_id, lp.title, lp.url,
+       CAST(lp.effective_price AS float8) AS price, lp.captured_at AS at
+FROM latest_price AS lp
 JOIN match AS m USING (listing_id)
-JOIN newest AS n ON n.sku = m.sku AND n.platform = l.platform
-JOIN latest_price AS lp ON lp.listing_id = l.listing_id
-WHERE seen.last_run < n.run_id
+JOIN sku_best_price AS b ON b.sku = m.sku AND b.platform = lp.platform
+WHERE lp.captured_at >= :since_ts
+  AND b.captured_at >= :since_ts
+  AND lp.run_id < b.run_id
   AND (CAST(:sku AS text) IS NULL OR m.sku = :sku)
-ORDER BY l.listing_id, m.sku
+ORDER BY lp.listing_id, m.sku

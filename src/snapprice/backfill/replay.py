@@ -27,6 +27,9 @@ class ReplaySummary:
     snapshots_changed: int = 0
     rejects: int = 0
     runs: set[int] = field(default_factory=set)
+    # Runs of the window with snapshots but no archived response left (pruned by retention):
+    # they cannot be replayed, and are reported instead of failing the replay.
+    pruned_runs: list[int] = field(default_factory=list)
 
 
 def parse_archived(protocol: str, marketplace: str, body: Any, page: int,
@@ -43,6 +46,8 @@ def replay(engine: Engine, settings: Settings, since: datetime, until: datetime,
     Each response reloads into its own run with its original capture time; where the parser
     did not change, nothing changes (the loader is idempotent); where it did, the values
     of those snapshots are rewritten. The price flags of every run replayed are set again.
+    Runs whose responses were pruned (``snapprice db prune``) keep their snapshots as they
+    are and are listed in ``pruned_runs``.
     """
     summary = ReplaySummary()
     with engine.connect() as conn:
@@ -51,6 +56,7 @@ def replay(engine: Engine, settings: Settings, since: datetime, until: datetime,
         skus_of = {
             (r, g): list(skus) for r, g, skus in conn.execute(statement("backfill/group_skus"), window).all()
         }
+        summary.pruned_runs = list(conn.execute(statement("backfill/pruned_runs"), window).scalars())
     for n, raw in enumerate(rows, 1):
         plat = settings.platforms.get(raw["platform"])
         options = plat.options if plat else {}

@@ -48,7 +48,7 @@ def _mount() -> None:
     from snapprice.cli import jobs
     from snapprice.cli import match as match_cli
 
-    app.add_typer(db_cli.app, name="db", help="Database schema: upgrade, status.")
+    app.add_typer(db_cli.app, name="db", help="Database: upgrade, status, query, prune.")
     app.add_typer(match_cli.app, name="match",
                   help="Reviews that stick: reject or confirm a SKU ↔ listing pair.")
     jobs.register(app)

@@ -1,8 +1,9 @@
-"""`snapprice db`: apply and inspect schema migrations."""
+"""`snapprice db`: apply and inspect schema migrations, query, prune old history."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
@@ -123,3 +124,45 @@ def query(
     shown = len(result.rows)
     console.print(f"{shown} row{'s' if shown != 1 else ''}"
                   + (f" (the first {limit}; --limit shows more)" if result.truncated else ""))
+
+
+def _at(v: object) -> str:
+    return v.strftime("%Y-%m-%d %H:%M UTC") if isinstance(v, datetime) else "—"
+
+
+@app.command()
+def prune(
+    ctx: typer.Context,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only print what would be removed.")] = False,
+) -> None:
+    """Remove raw responses older than [retention] raw_days (default 90); snapshots stay
+    unless [retention] snapshot_days is set (then whole months older than it are dropped)."""
+    from snapprice.store.database import make_engine
+    from snapprice.store.retention import prune as prune_old
+
+    settings = settings_from(ctx)
+    keep = settings.retention
+    with database_from(ctx, settings) as db:
+        engine = make_engine(db)
+        try:
+            s = prune_old(engine, datetime.now(UTC), raw_days=keep.raw_days, snapshot_days=keep.snapshot_days,
+                          batch=keep.batch, dry_run=dry_run)
+        finally:
+            engine.dispose()
+    verb = "would delete" if dry_run else "deleted"
+    if s.raw_rows:
+        console.print(f"raw responses: {verb} {s.raw_rows:,} received before {_at(s.raw_cutoff)} "
+                      f"(raw_days = {keep.raw_days}): {s.raw_runs:,} run(s), {_at(s.raw_oldest)} to "
+                      f"{_at(s.raw_newest)}; those runs can no longer be replayed")
+    else:
+        console.print(f"raw responses: none received before {_at(s.raw_cutoff)} (raw_days = {keep.raw_days})")
+    if s.snapshot_cutoff is None:
+        console.print("snapshots: kept forever ([retention] snapshot_days is not set)")
+    elif not s.snapshot_months:
+        console.print(f"snapshots: no whole month ends before {_at(s.snapshot_cutoff)} "
+                      f"(snapshot_days = {keep.snapshot_days})")
+    for m in s.snapshot_months:
+        console.print(f"snapshots: {'would drop' if dry_run else 'dropped'} partition {m.partition} "
+                      f"({m.start:%Y-%m}, {m.rows:,} rows)")
+    if dry_run:
+        console.print("dry run: nothing was changed")

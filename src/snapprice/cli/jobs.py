@@ -257,6 +257,9 @@ def backfill(
         r = result["replay"]
         console.print(f"replay: {r['responses']} archived responses of runs {r['runs']} re-normalized; "
                       f"{r['snapshots_changed']} snapshots changed; {r['rejects']} rejects")
+        if r.get("pruned_runs"):
+            console.print(f"replay: runs {r['pruned_runs']} cannot be replayed: their raw responses were pruned "
+                          "(`snapprice db prune`, [retention] raw_days); their snapshots are kept as they are")
     if "gaps" in result:
         g = result["gaps"]
         console.print(f"fill gaps: {_n(g['slots'], 'scheduled slot')}, {_n(g['skus_missing'], 'SKU')} missed "

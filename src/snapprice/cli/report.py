@@ -34,6 +34,7 @@ def report(
 ) -> None:
     """Price history charts, best price per platform, movers, new and gone listings, alerts, run health."""
     from snapprice.report import write_report
+    from snapprice.report.data import sku_exists
     from snapprice.store.database import make_engine
 
     start = _day(since)
@@ -41,6 +42,12 @@ def report(
     with database_from(ctx, settings) as db:
         engine = make_engine(db)
         try:
+            if sku is not None:
+                with engine.connect() as conn:
+                    known = sku_exists(conn, sku)
+                if not known:
+                    typer.echo(f"SKU {sku} is not in the catalog and was never matched; no report written", err=True)
+                    raise typer.Exit(1)
             path = write_report(engine, out, start, sku)
         finally:
             engine.dispose()

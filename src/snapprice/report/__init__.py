@@ -22,6 +22,8 @@ def write_report(engine: Engine, out: Path, since: date | None = None, sku: str 
     start = since or (now - timedelta(days=DEFAULT_DAYS)).date()
     with engine.connect() as conn:
         conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+        # The chart series of 10 k SKUs is ~1 M groups: hashed in memory, not sorted on disk.
+        conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
         data = collect(conn, start, sku, now)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

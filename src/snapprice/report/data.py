@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from datetime import time as time_of_day
+from functools import partial
 from typing import Any
 
 import polars as pl
@@ -32,6 +37,9 @@ QUOTA = {"platform": pl.String, "requests": pl.Int64, "cached": pl.Int64, "error
          "quota": pl.String, "used": pl.Int64, "limit": pl.Int64}
 REJECTS = {"stage": pl.String, "reason": pl.String, "n": pl.Int64}
 
+# Alerts embedded in the page (newest first); the page says how many there are in all.
+MAX_ALERTS = 5_000
+
 
 @dataclass(frozen=True)
 class ReportData:
@@ -48,13 +56,16 @@ class ReportData:
     runs: pl.DataFrame
     quota: pl.DataFrame
     rejects: pl.DataFrame
-    alerts: list[dict[str, Any]]
+    alerts: list[dict[str, Any]]  # the newest MAX_ALERTS of counts["alerts"]
     counts: dict[str, int]
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per section read (SQL + frames)
 
 
 def _frame(conn: Connection, query: TextClause, params: dict[str, Any], schema: dict[str, Any]) -> pl.DataFrame:
-    rows = conn.execute(query, params).mappings().all()
-    return pl.DataFrame([{k: r[k] for k in schema} for r in rows], schema=schema, orient="row")
+    result = conn.execute(query, params)
+    at = {name: i for i, name in enumerate(result.keys())}
+    rows = result.all()
+    return pl.DataFrame({k: [r[at[k]] for r in rows] for k in schema}, schema=schema)
 
 
 def _series(conn: Connection, p: dict[str, Any]) -> pl.DataFrame:
@@ -113,27 +124,50 @@ def _quota_part(quota: str | None, key: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+@contextmanager
+def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    timings[name] = timings.get(name, 0.0) + time.perf_counter() - started
+
+
 def collect(conn: Connection, since: date, sku: str | None, until: datetime | None = None) -> ReportData:
     """Everything the report shows for the period from ``since`` (UTC day) on."""
     until = until or datetime.now(UTC)
-    since_ts = datetime.combine(since, time(), tzinfo=UTC)
-    p = {"since": since, "since_ts": since_ts, "sku": sku, "until_day": until.date()}
-    series = _series(conn, p)
-    best, platforms = _best(conn, p)
+    since_ts = datetime.combine(since, time_of_day(), tzinfo=UTC)
+    p = {"since": since, "since_ts": since_ts, "sku": sku}
+    t: dict[str, float] = {}
+    read = partial(_timed, t)
+    with read("daily_series"):
+        series = _series(conn, p)
+    with read("best+window"):
+        best, platforms = _best(conn, p)
     platforms = sorted(set(platforms) | set(series["platform"].unique().to_list()))
-    drops, rises = _moves(conn, p)
-    appeared, disappeared = _churn(conn, p)
-    runs, quota, rejects = _health(conn, p)
-    alerts = fetch_alerts(conn, since=since_ts, sku=sku, limit=200)
+    with read("price_moves"):
+        drops, rises = _moves(conn, p)
+    with read("appeared+gone"):
+        appeared, disappeared = _churn(conn, p)
+    with read("runs+quota"):
+        runs, quota, rejects = _health(conn, p)
+    with read("alerts"):
+        alerts = fetch_alerts(conn, since=since_ts, sku=sku, limit=MAX_ALERTS)
+        n_alerts = int(conn.execute(statement("report/alert_count"), p).scalar_one())
+    with read("listing_count"):
+        listings = int(conn.execute(statement("report/listing_count"), p).scalar_one())
     counts = {
         "skus": series["sku"].n_unique(),
-        "listings": int(conn.execute(statement("report/listing_count"), p).scalar_one()),
+        "listings": listings,
         "runs": runs.height,
         "runs_failed": runs.filter(pl.col("status") == "failed").height,
-        "alerts": len(alerts),
+        "alerts": n_alerts,
     }
     return ReportData(since, until, sku, series, best, platforms, drops, rises, appeared, disappeared,
-                      runs, quota, rejects, alerts, counts)
+                      runs, quota, rejects, alerts, counts, t)
+
+
+def sku_exists(conn: Connection, sku: str) -> bool:
+    """Whether the SKU is in the catalog or has ever been matched."""
+    return bool(conn.execute(statement("report/sku_exists"), {"sku": sku}).scalar_one())
 
 
 def biggest_changes(engine: Engine, run_id: int, limit: int = 10) -> list[dict[str, Any]]:
