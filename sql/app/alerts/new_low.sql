@@ -1,5 +1,5 @@
 -- Alert rule new_low, an event: the run's snapshot is below every earlier snapshot of the
--- listing in the last `days` UTC days (its own day included).
+-- listing in the last `days` local days (its own day included; days in snapprice_day_zone()).
 INSERT INTO alert (rule, rule_key, listing_id, crossing_at, run_id, evaluated_run_id, sku, platform,
                    price, reference_price, change_pct, currency, message)
 WITH cur AS (
@@ -14,8 +14,7 @@ CROSS JOIN LATERAL (
     SELECT min(effective_price(s.promo_price, s.price_low)) AS low
     FROM price_snapshot AS s
     WHERE s.listing_id = c.listing_id AND s.captured_at < c.captured_at
-      AND s.captured_at >= ((c.captured_at AT TIME ZONE 'UTC')::date - (CAST(:days AS integer) - 1))::timestamp
-                           AT TIME ZONE 'UTC'
+      AND s.captured_at >= snapprice_day_start(snapprice_local_day(c.captured_at) - (CAST(:days AS integer) - 1))
 ) AS w
 WHERE c.price < w.low
 ON CONFLICT (rule_key, listing_id, crossing_at) DO NOTHING
