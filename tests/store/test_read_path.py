@@ -234,3 +234,26 @@ def test_a_run_at_seven_in_shanghai_lands_on_its_own_local_date(conn: Connection
 def test_an_unknown_zone_is_refused(conn: Connection) -> None:
     with pytest.raises(sa.exc.DBAPIError, match="time zone"):
         readpath.use_day_zone(conn, "Mars/Olympus")
+
+
+def test_db_refresh_rebuilds_what_a_bulk_load_bypassed(clean_db: sa.Engine, database_url: str, tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    with clean_db.begin() as c:
+        run = new_run(c)
+        load(c, run, NOW - timedelta(days=1), [snap("R1", "10"), snap("R2", "20")], "SKU-R")
+        c.execute(sa.text("SET LOCAL session_replication_role = replica"))
+        c.execute(sa.text("DELETE FROM listing_current"))
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[report]\ntimezone = 'UTC'\n", encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "snapprice", "--config", str(cfg), "db", "refresh"],
+                         capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "DATABASE_URL": database_url})
+    assert out.returncode == 0, out.stderr
+    assert "days in UTC" in out.stdout
+    with clean_db.connect() as c:
+        assert rows(c, "SELECT item_id, effective_price FROM latest_price") == [
+            ("R1", Decimal("10")), ("R2", Decimal("20"))]
+        assert c.execute(sa.text("SELECT count(*) FROM sku_window_day")).scalar_one() == 2
