@@ -15,17 +15,14 @@
 --
 -- Days are the user's days: daily_price, the window statistics and the alert rules' N-day
 -- windows cut days in snapprice_day_zone(), the [report] timezone snapprice writes into
--- snapprice_setting when it opens the database (UTC until then).
+-- snapprice_day_zone() when it opens the database (UTC until then).
 
-CREATE TABLE snapprice_setting (
-    name  text PRIMARY KEY,
-    value text NOT NULL
-);
-INSERT INTO snapprice_setting (name, value) VALUES ('day_zone', 'UTC');
-
+-- The zone is the function's constant body, rewritten by snapprice_set_day_zone(): the
+-- planner folds it into every query (a day costs one AT TIME ZONE per row, not a lookup),
+-- and redefining it invalidates the plans that folded the old one.
 CREATE FUNCTION snapprice_day_zone() RETURNS text
-LANGUAGE sql STABLE PARALLEL SAFE
-AS $fn$ SELECT coalesce((SELECT value FROM snapprice_setting WHERE name = 'day_zone'), 'UTC') $fn$;
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $fn$ SELECT 'UTC'::text $fn$;
 
 -- The local day of a time, and the time a local day starts.
 CREATE FUNCTION snapprice_local_day(at timestamptz) RETURNS date
@@ -372,6 +369,7 @@ WITH matched AS (
            snapprice_local_day(captured_at) AS day, price
     FROM snap
 $s$;
+    one_key text := E'#variable_conflict use_column\nBEGIN\nRETURN QUERY %s;\nEND';
     listing_body text := listing_keyed || replace(replace(stats, '{key}', 'c.k'), '{extra}', '');
     sku_body text := sku_keyed || replace(replace(stats, '{key}', 'c.sku, c.platform'), '{extra}',
         ', max(w.days_180) FILTER (WHERE c.platform IS NULL) OVER (PARTITION BY c.sku)');
@@ -379,15 +377,18 @@ BEGIN
     EXECUTE format('CREATE FUNCTION snapprice_listing_window_stats(as_of date DEFAULT snapprice_today()) '
                    'RETURNS TABLE (%s) LANGUAGE sql STABLE AS %L',
                    listing_cols, replace(listing_body, '{filter}', 'true'));
+    -- The one-key functions are PL/pgSQL: never inlined into a view's plan (which would grow
+    -- big enough for JIT), and their plan is kept by the session (planning it costs ten
+    -- times running it); a view calls them for the keys its filter leaves.
     EXECUTE format('CREATE FUNCTION snapprice_listing_window_of(p_key bigint, as_of date DEFAULT snapprice_today()) '
-                   'RETURNS TABLE (%s) LANGUAGE sql STABLE AS %L',
-                   listing_cols, replace(listing_body, '{filter}', 's.listing_id = p_key'));
+                   'RETURNS TABLE (%s) LANGUAGE plpgsql STABLE ROWS 1 SET jit = off AS %L',
+                   listing_cols, format(one_key, replace(listing_body, '{filter}', 's.listing_id = p_key')));
     EXECUTE format('CREATE FUNCTION snapprice_sku_window_stats(as_of date DEFAULT snapprice_today()) '
                    'RETURNS TABLE (%s) LANGUAGE sql STABLE AS %L',
                    sku_cols, replace(sku_body, '{filter}', 'true'));
     EXECUTE format('CREATE FUNCTION snapprice_sku_window_of(p_key text, as_of date DEFAULT snapprice_today()) '
-                   'RETURNS TABLE (%s) LANGUAGE sql STABLE AS %L',
-                   sku_cols, replace(sku_body, '{filter}', 'm.sku = p_key'));
+                   'RETURNS TABLE (%s) LANGUAGE plpgsql STABLE ROWS 5 SET jit = off AS %L',
+                   sku_cols, format(one_key, replace(sku_body, '{filter}', 'm.sku = p_key')));
 END
 $do$;
 
@@ -454,8 +455,8 @@ BEGIN
     IF zone = snapprice_day_zone() THEN
         RETURN false;
     END IF;
-    INSERT INTO snapprice_setting (name, value) VALUES ('day_zone', zone)
-    ON CONFLICT (name) DO UPDATE SET value = excluded.value;
+    EXECUTE format('CREATE OR REPLACE FUNCTION snapprice_day_zone() RETURNS text '
+                   'LANGUAGE sql IMMUTABLE PARALLEL SAFE AS %L', format('SELECT %L::text', zone));
     DELETE FROM sku_window;
     DELETE FROM sku_window_day;
     RETURN true;
@@ -463,7 +464,8 @@ END
 $fn$;
 
 CREATE VIEW listing_window_stats AS
-SELECT l.platform, l.item_id, l.title, l.shop, w.*
+SELECT l.platform, l.item_id, l.title, l.shop, l.listing_id, w.as_of_day, w.captured_at, w.run_id,
+       w.current_price, w.currency, w.low_30, w.high_30, w.avg_30, w.days_30, w.pct_vs_avg_30, w.is_lowest_30, w.is_new_low_30, w.low_90, w.high_90, w.avg_90, w.days_90, w.pct_vs_avg_90, w.is_lowest_90, w.is_new_low_90, w.low_180, w.high_180, w.avg_180, w.days_180, w.pct_vs_avg_180, w.is_lowest_180, w.is_new_low_180
 FROM listing AS l
 CROSS JOIN LATERAL snapprice_listing_window_of(l.listing_id, snapprice_today()) AS w;
 
@@ -475,12 +477,12 @@ WHERE w.as_of_day = snapprice_today()
   AND EXISTS (SELECT 1 FROM sku_window_day AS d WHERE d.as_of_day = snapprice_today())
   AND NOT EXISTS (SELECT 1 FROM sku_window_dirty AS x WHERE x.sku = w.sku)
 UNION ALL
-SELECT f.*
+SELECT k.sku, f.platform, f.as_of_day, f.captured_at, f.run_id, f.current_price, f.currency, f.low_30, f.high_30, f.avg_30, f.days_30, f.pct_vs_avg_30, f.is_lowest_30, f.is_new_low_30, f.low_90, f.high_90, f.avg_90, f.days_90, f.pct_vs_avg_90, f.is_lowest_90, f.is_new_low_90, f.low_180, f.high_180, f.avg_180, f.days_180, f.pct_vs_avg_180, f.is_lowest_180, f.is_new_low_180, f.days_with_data
 FROM (SELECT DISTINCT x.sku FROM sku_window_dirty AS x) AS k
 CROSS JOIN LATERAL snapprice_sku_window_of(k.sku, snapprice_today()) AS f
 WHERE EXISTS (SELECT 1 FROM sku_window_day AS d WHERE d.as_of_day = snapprice_today())
 UNION ALL
-SELECT f.*
+SELECT k.sku, f.platform, f.as_of_day, f.captured_at, f.run_id, f.current_price, f.currency, f.low_30, f.high_30, f.avg_30, f.days_30, f.pct_vs_avg_30, f.is_lowest_30, f.is_new_low_30, f.low_90, f.high_90, f.avg_90, f.days_90, f.pct_vs_avg_90, f.is_lowest_90, f.is_new_low_90, f.low_180, f.high_180, f.avg_180, f.days_180, f.pct_vs_avg_180, f.is_lowest_180, f.is_new_low_180, f.days_with_data
 FROM (SELECT DISTINCT m.sku FROM match AS m) AS k
 CROSS JOIN LATERAL snapprice_sku_window_of(k.sku, snapprice_today()) AS f
 WHERE NOT EXISTS (SELECT 1 FROM sku_window_day AS d WHERE d.as_of_day = snapprice_today());
@@ -488,7 +490,7 @@ WHERE NOT EXISTS (SELECT 1 FROM sku_window_day AS d WHERE d.as_of_day = snappric
 DO $$
 BEGIN
     EXECUTE 'GRANT SELECT ON listing_current, listing_change, sku_window, sku_window_day, sku_window_dirty, '
-            'snapprice_setting, latest_price, daily_price, sku_best_price, price_change, '
+            'latest_price, daily_price, sku_best_price, price_change, '
             'listing_window_stats, sku_window_stats TO snapprice_reader';
     EXECUTE 'GRANT EXECUTE ON FUNCTION snapprice_listing_window_stats(date), snapprice_sku_window_stats(date), '
             'snapprice_listing_window_of(bigint, date), snapprice_sku_window_of(text, date), '
@@ -498,4 +500,4 @@ END
 $$;
 
 -- The history already stored.
-SELECT snapprice_refresh();
+DO $$ BEGIN PERFORM snapprice_refresh(); END $$;
