@@ -89,10 +89,20 @@ def test_a_secrets_file_that_is_not_text_is_one_clear_error(tmp_path):
 @pytest.mark.parametrize(("body", "needle"), [
     ("[schedule]\ncron = '0 25 * * *'\n", "`schedule.cron`: '0 25 * * *' is not a cron expression"),
     ("[schedule]\ntimezone = 'Asia/Shangai'\n", "`schedule.timezone`: 'Asia/Shangai' is not a time zone"),
+    ("[report]\ntimezone = 'Europe/Pariss'\n", "`report.timezone`: 'Europe/Pariss' is not a time zone"),
 ])
 def test_a_bad_schedule_names_the_key(tmp_path, body, needle):
     with pytest.raises(ConfigError, match=re.escape(needle)):
         load_settings(write(tmp_path, body), environ={})
+
+
+@pytest.mark.parametrize(("body", "zone"), [
+    ("", "Asia/Shanghai"),  # the schedule's: a 07:00 run is on its own day
+    ("[schedule]\ntimezone = 'Europe/Berlin'\n", "Europe/Berlin"),
+    ("[schedule]\ntimezone = 'Europe/Berlin'\n[report]\ntimezone = 'UTC'\n", "UTC"),
+])
+def test_days_are_cut_in_the_report_zone_else_the_schedules(tmp_path, body, zone):
+    assert load_settings(write(tmp_path, body), environ={}).day_zone() == zone
 
 
 def test_missing_explicit_file(tmp_path):

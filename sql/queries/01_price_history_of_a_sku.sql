@@ -1,10 +1,13 @@
--- Price history of one SKU across platforms: the daily minimum effective price
--- (promotional price when there is one) of the listings matched to it.
--- Edit the SKU in `params`, then run in psql or any SQL client.
+-- Price history of one SKU across platforms: per local day (docs/schema.md) and platform, the
+-- minimum effective price (promotional price when there is one) of the listings matched to
+-- it. Edit the SKU in `params`, then run in psql or any SQL client. (It reads that SKU's
+-- listings' snapshots by the primary key: milliseconds, whatever the history's size.)
 WITH params AS (SELECT 'SKU-00001'::text AS sku, 0.0::real AS min_score)
-SELECT d.day, d.platform, min(d.min_price) AS min_price, count(DISTINCT d.listing_id) AS listings
+SELECT snapprice_local_day(s.captured_at) AS day, l.platform,
+       min(effective_price(s.promo_price, s.price_low)) AS min_price, count(DISTINCT s.listing_id) AS listings
 FROM params AS p
 JOIN match AS m ON m.sku = p.sku AND coalesce(m.best_score, 1) >= p.min_score
-JOIN daily_price AS d ON d.listing_id = m.listing_id
-GROUP BY d.day, d.platform
-ORDER BY d.day, d.platform;
+JOIN listing AS l ON l.listing_id = m.listing_id
+JOIN price_snapshot AS s ON s.listing_id = m.listing_id
+GROUP BY 1, 2
+ORDER BY 1, 2;

@@ -30,7 +30,7 @@ from snapprice.progress import report as report_progress
 from snapprice.redact import scrub
 from snapprice.search.executor import SearchSummary, execute_searches
 from snapprice.settings import Settings
-from snapprice.store import flags, migrate, review, runs
+from snapprice.store import flags, migrate, readpath, review, runs
 from snapprice.store.database import Database, make_engine, open_database
 from snapprice.store.groups import GroupRow, store_groups, upsert_catalog_items
 from snapprice.store.hash_cache import PgHashCache
@@ -53,12 +53,14 @@ class IngestSummary:
 
 @contextmanager
 def store(settings: Settings, data_dir: str | Path | None = None) -> Iterator[tuple[Database, Engine]]:
-    """The configured database (or the embedded one in ``data_dir``), migrated, and an engine
-    on it, disposed on exit: where every run starts."""
+    """The configured database (or the embedded one in ``data_dir``), migrated and cutting
+    days in the configured zone, and an engine on it, disposed on exit: where every run starts."""
     with open_database(settings.database, Path(data_dir) if data_dir else None) as db:
         migrate.upgrade(db.url)
         engine = make_engine(db)
         try:
+            with engine.begin() as conn:
+                readpath.use_day_zone(conn, settings.day_zone())
             yield db, engine
         finally:
             engine.dispose()
@@ -171,6 +173,8 @@ def close_run(engine: Engine, run_id: int, *, error: str | None = None) -> dict[
                        f"{counts['n_pending']} left pending; `snapprice run --resume {run_id}` "
                        "retries the skipped and pending ones")
         runs.finish_run(conn, run_id, status, message)
+    with engine.begin() as conn:  # the run's SKUs: window statistics stored as of today
+        readpath.refresh_windows(conn)
     return {"run_id": run_id, "status": status, "message": message, **counts}
 
 

@@ -97,11 +97,28 @@ class ScheduleSettings(_Section):
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{v!r} is not a time zone (e.g. Asia/Shanghai, UTC)") from None
-        return v
+        return _zone(v)
+
+
+def _zone(v: str) -> str:
+    try:
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{v!r} is not a time zone (e.g. Asia/Shanghai, UTC)") from None
+    return v
+
+
+class ReportSettings(_Section):
+    """The `[report]` section: how reports and the SQL views present history."""
+
+    # The zone whose days daily_price, the window statistics ("N-day low") and the alert
+    # rules' windows are cut in; empty: [schedule] timezone, so a 07:00 run is on its own day.
+    timezone: str = ""
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        return _zone(v) if v else v
 
 
 class AccountSettings(_Section):
@@ -229,9 +246,14 @@ class Settings(_Section):
     alerts: AlertSettings = AlertSettings()
     retention: RetentionSettings = RetentionSettings()
     flags: FlagSettings = FlagSettings()
+    report: ReportSettings = ReportSettings()
     # Resolved at load time from the variables each platform names; never serialized.
     secrets: dict[str, dict[str, SecretStr]] = Field(default_factory=dict, exclude=True)
     source: str = Field("", exclude=True)
+
+    def day_zone(self) -> str:
+        """The time zone days are cut in: ``[report] timezone``, else ``[schedule] timezone``."""
+        return self.report.timezone or self.schedule.timezone
 
     def enabled_platforms(self) -> dict[str, PlatformSettings]:
         return {n: p for n, p in self.platforms.items() if p.enabled}

@@ -1,5 +1,5 @@
 -- Alert rule drop_vs_average, a state: the snapshot is at least pct percent below the
--- listing's reference, the day-weighted average of the `days` UTC days before the
+-- listing's reference, the day-weighted average of the `days` local days before the
 -- snapshot's day (each day with data counts once), given at least min_days such days, and
 -- at least min_abs below it in money.
 INSERT INTO alert (rule, rule_key, listing_id, crossing_at, run_id, evaluated_run_id, sku, platform,
@@ -7,7 +7,7 @@ INSERT INTO alert (rule, rule_key, listing_id, crossing_at, run_id, evaluated_ru
 WITH cur AS (
     {snapshots}
 ), daily AS (
-    SELECT s.listing_id, (s.captured_at AT TIME ZONE 'UTC')::date - DATE '2000-01-01' AS dayn,
+    SELECT s.listing_id, snapprice_local_day(s.captured_at) - DATE '2000-01-01' AS dayn,
            avg(effective_price(s.promo_price, s.price_low)) AS davg
     FROM price_snapshot AS s
     WHERE s.listing_id IN (SELECT listing_id FROM cur) AND coalesce(s.price_flag, 'ok') = 'ok'
@@ -28,7 +28,7 @@ WITH cur AS (
     FROM price_snapshot AS s
     JOIN cur AS c2 ON c2.listing_id = s.listing_id AND coalesce(s.price_flag, 'ok') = 'ok'
     JOIN ref AS r ON r.listing_id = s.listing_id
-                 AND r.dayn = (s.captured_at AT TIME ZONE 'UTC')::date - DATE '2000-01-01'
+                 AND r.dayn = snapprice_local_day(s.captured_at) - DATE '2000-01-01'
 ), crossing AS (
     {crossings}
 )

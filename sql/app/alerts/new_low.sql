@@ -1,6 +1,7 @@
 -- Alert rule new_low, an event: the run's snapshot is below every earlier snapshot of the
--- listing in the last `days` UTC days (its own day included), and those earlier snapshots
--- cover at least min_days distinct days (one earlier snapshot is not a history to be low in).
+-- listing in the last `days` local days (its own day included; days in snapprice_day_zone()),
+-- and those earlier snapshots cover at least min_days distinct days (one earlier snapshot
+-- is not a history to be low in).
 INSERT INTO alert (rule, rule_key, listing_id, crossing_at, run_id, evaluated_run_id, sku, platform,
                    price, reference_price, change_pct, currency, message)
 WITH cur AS (
@@ -13,11 +14,10 @@ SELECT 'new_low', :key, c.listing_id, c.captured_at, c.run_id, :run, c.sku, c.pl
 FROM cur AS c
 CROSS JOIN LATERAL (
     SELECT min(effective_price(s.promo_price, s.price_low)) AS low,
-           count(DISTINCT (s.captured_at AT TIME ZONE 'UTC')::date) AS days
+           count(DISTINCT snapprice_local_day(s.captured_at)) AS days
     FROM price_snapshot AS s
     WHERE s.listing_id = c.listing_id AND s.captured_at < c.captured_at AND coalesce(s.price_flag, 'ok') = 'ok'
-      AND s.captured_at >= ((c.captured_at AT TIME ZONE 'UTC')::date - (CAST(:days AS integer) - 1))::timestamp
-                           AT TIME ZONE 'UTC'
+      AND s.captured_at >= snapprice_day_start(snapprice_local_day(c.captured_at) - (CAST(:days AS integer) - 1))
 ) AS w
 WHERE c.price < w.low AND w.days >= CAST(:min_days AS integer)
 ON CONFLICT (rule_key, listing_id, crossing_at) DO NOTHING

@@ -31,7 +31,7 @@ WITH cur AS (
 SELECT 'reappeared', :key, g.listing_id, g.captured_at, g.run_id, :run, g.sku, g.platform,
        g.price, g.p_price, round(100 * (g.price - g.p_price) / nullif(g.p_price, 0), 2), g.currency,
        format('%s %s: back at %s %s after missing %s runs (last seen %s at %s)', g.platform, g.item_id,
-              round(g.price, 2), g.currency, x.missed, to_char(g.p_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'),
+              round(g.price, 2), g.currency, x.missed, to_char(snapprice_local_day(g.p_at), 'YYYY-MM-DD'),
               round(g.p_price, 2))
 FROM gap AS g
 JOIN missed AS x USING (listing_id)

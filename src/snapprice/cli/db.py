@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,8 +14,11 @@ from rich.table import Table
 
 from snapprice.cli.context import database_from, settings_from
 from snapprice.errors import SnappriceError
-from snapprice.store import migrate
+from snapprice.store import migrate, readpath
 from snapprice.store.readonly import run_readonly_query
+
+if TYPE_CHECKING:
+    from snapprice.store.database import Database
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()
@@ -27,11 +30,50 @@ def upgrade(ctx: typer.Context) -> None:
     settings = settings_from(ctx)
     with database_from(ctx, settings) as db:
         applied = migrate.upgrade(db.url)
+        _use_day_zone(db, settings.day_zone())
         where = f"embedded PostgreSQL in {db.data_dir}" if db.embedded else db.redacted()
         if applied:
             console.print(f"applied {len(applied)} migration(s) to {where}: {', '.join(applied)}")
         else:
             console.print(f"{where} is up to date")
+
+
+def _use_day_zone(db: Database, zone: str) -> bool:
+    from snapprice.store.database import make_engine
+
+    engine = make_engine(db)
+    try:
+        with engine.begin() as conn:
+            return readpath.use_day_zone(conn, zone)
+    finally:
+        engine.dispose()
+
+
+@app.command()
+def refresh(ctx: typer.Context) -> None:
+    """Rebuild the current-state tables and window statistics from price_snapshot.
+
+    They follow every write to price_snapshot by themselves; this is for history that
+    arrived with triggers off (a restore, a COPY under session_replication_role = replica).
+    """
+    import time
+
+    from snapprice.store.database import make_engine
+
+    settings = settings_from(ctx)
+    with database_from(ctx, settings) as db:
+        migrate.upgrade(db.url)
+        _use_day_zone(db, settings.day_zone())
+        engine = make_engine(db)
+        try:
+            started = time.monotonic()
+            with engine.begin() as conn:
+                readpath.refresh(conn)
+                zone = readpath.day_zone(conn)
+        finally:
+            engine.dispose()
+    console.print(f"rebuilt latest prices, price changes and window statistics (days in {zone}) "
+                  f"in {time.monotonic() - started:.1f} s")
 
 
 @app.command()

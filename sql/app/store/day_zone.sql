@@ -1,0 +1,2 @@
+-- The time zone days are cut in.
+SELECT snapprice_day_zone()
