@@ -93,3 +93,17 @@ def test_a_flagged_price_is_never_an_alert_nor_the_previous_price(conn):
     third = run_with(conn, T0 + timedelta(days=2), [*HONEST[1:], snap("a", "100")])
     flag_in(conn, FlagSettings(), third)
     assert evaluate_in(conn, cfg, third) == []
+
+
+def test_a_flagged_price_is_never_a_skus_best_price_and_landed_price_adds_shipping(conn):
+    from dataclasses import replace
+
+    run = run_with(conn, T0, [*HONEST[:3], replace(snap("d", "71"), shipping_fee=Decimal("8")),
+                              snap("acc", "12", "悦品保温杯 保护套")])
+    best = "SELECT item_id, effective_price, landed_price FROM sku_best_price WHERE sku = 'SKU-1' AND platform = :p"
+    assert conn.execute(sa.text(best), {"p": "taobao"}).one()[0] == "acc"  # not yet assessed: counts
+    flag_in(conn, FlagSettings(), run)
+    assert tuple(conn.execute(sa.text(best), {"p": "taobao"}).one()) == ("d", Decimal("71.0000"), Decimal("79.0000"))
+    latest = conn.execute(sa.text("SELECT price_flag, landed_price FROM latest_price lp "
+                                  "WHERE item_id = 'acc'")).one()
+    assert tuple(latest) == ("suspect_low", None)  # shown as it is, with its flag

@@ -45,7 +45,10 @@ VIEW_COLUMNS = {
         ("url", "text"), ("run_id", "bigint"), ("captured_at", "timestamp with time zone"),
         ("price_low", "numeric(18,4)"), ("price_high", "numeric(18,4)"), ("promo_price", "numeric(18,4)"),
         ("effective_price", "numeric(18,4)"), ("currency", "character(3)"), ("sales_lower_bound", "bigint"),
-        ("sales_text", "text"), ("rank", "integer"), ("score", "real")],
+        ("sales_text", "text"), ("rank", "integer"), ("score", "real"),
+        ("price_flag", "text"), ("shipping_fee", "numeric(18,4)"), ("landed_price", "numeric(18,4)"),
+        ("coupon_amount", "numeric(18,4)"), ("price_after_coupon", "numeric(18,4)"), ("unit_price", "numeric"),
+        ("location", "text"), ("shop_type", "text")],
     "daily_price": [
         ("listing_id", "bigint"), ("platform", "text"), ("item_id", "text"), ("day", "date"),
         ("min_price", "numeric"), ("max_price", "numeric"), ("avg_price", "numeric"), ("last_price", "numeric"),
@@ -54,7 +57,9 @@ VIEW_COLUMNS = {
         ("sku", "text"), ("platform", "text"), ("listing_id", "bigint"), ("item_id", "text"), ("title", "text"),
         ("shop", "text"), ("url", "text"), ("effective_price", "numeric(18,4)"), ("price_low", "numeric(18,4)"),
         ("promo_price", "numeric(18,4)"), ("currency", "character(3)"), ("sales_lower_bound", "bigint"),
-        ("score", "real"), ("run_id", "bigint"), ("captured_at", "timestamp with time zone")],
+        ("score", "real"), ("run_id", "bigint"), ("captured_at", "timestamp with time zone"),
+        ("shipping_fee", "numeric(18,4)"), ("landed_price", "numeric(18,4)"), ("unit_price", "numeric"),
+        ("location", "text"), ("shop_type", "text")],
     "price_change": [
         ("listing_id", "bigint"), ("platform", "text"), ("item_id", "text"), ("title", "text"),
         ("currency", "character(3)"), ("prev_captured_at", "timestamp with time zone"),
