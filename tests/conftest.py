@@ -19,7 +19,8 @@ from snapprice.store.database import to_libpq, to_sqlalchemy
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/test"
 DATA_TABLES = (
     "run", "catalog_item", "image_hash", "image_group", "image_group_member", "search_task",
-    "raw_response", "listing", "price_snapshot", "match", "reject",
+    "raw_response", "listing", "price_snapshot", "match", "reject", "match_check", "picture_url",
+    "picture_feature",
 )
 
 

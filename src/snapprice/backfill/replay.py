@@ -41,7 +41,8 @@ def replay(engine: Engine, settings: Settings, since: datetime, until: datetime,
 
     Each response reloads into its own run with its original capture time; where the parser
     did not change, nothing changes (the loader is idempotent); where it did, the values
-    of those snapshots are rewritten.
+    of those snapshots are rewritten. With match checks on, a SKU is matched only to the
+    listings its own stored check passed (a replay fetches no pictures).
     """
     summary = ReplaySummary()
     with engine.connect() as conn:
@@ -67,7 +68,8 @@ def replay(engine: Engine, settings: Settings, since: datetime, until: datetime,
             res = load_snapshots(conn, raw["run_id"], raw["received_at"], snaps,
                                  skus=skus_of.get((raw["run_id"], raw["group_id"]), []),
                                  group_id=raw["group_id"], raw_id=raw["raw_id"],
-                                 cached=raw["cached"], update_existing=True)
+                                 cached=raw["cached"], update_existing=True,
+                                 checked=settings.match_check.enabled)
         summary.responses += 1
         summary.snapshots_changed += res.snapshots
         summary.runs.add(raw["run_id"])
