@@ -76,7 +76,9 @@ class MatchCheckSettings(_Section):
     min_inliers: int = Field(15, ge=4, le=500)
     max_colour_shift: float = Field(20.0, gt=0, le=400)
     max_concurrency: int = Field(16, ge=1, le=256)  # picture fetches in flight (not the QPS budget)
-    workers: int = Field(0, ge=0, le=64)  # threads decoding and scoring pictures; 0: every core
+    # Threads decoding and scoring pictures (each decode holds up to max_pixels × 3 bytes);
+    # 0: every core.
+    workers: int = Field(2, ge=0, le=64)
     # Bounds of each result picture: bytes, pixels (read from the header), seconds in all.
     max_bytes: int = Field(5_000_000, gt=0)
     max_pixels: int = Field(16_000_000, gt=0)
