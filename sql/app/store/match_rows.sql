@@ -1,6 +1,6 @@
 -- Fragment: the match rows of this sighting, each staged listing with each of the skus, in
--- the columns of `match`. Shared by matches_fast.sql and matches_upsert.sql. With
--- :checked, only the pairs whose newest match check passed, with that check's score.
+-- the columns of `match`. Shared by matches_fast.sql and matches_upsert.sql. When match
+-- checks are on, only the pairs whose newest check passed, with that check's score.
 SELECT k.sku, j.listing_id,
        CASE WHEN CAST(:checked AS boolean) THEN c.score ELSE j.score END AS best_score,
        j.rank AS best_rank, j.rank AS last_rank,

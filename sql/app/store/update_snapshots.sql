@@ -1,5 +1,6 @@
 -- Backfill replay after a parser fix: rewrite the values of the run's snapshots that came
--- from the same archived response (raw_id), where they differ from the staged ones.
+-- from the same archived response (raw_id), where they differ from the staged ones. The
+-- picture score is not in the archive: a replay keeps the one stored.
 UPDATE price_snapshot AS p
 SET price_low = s.price_low,
     price_high = s.price_high,
@@ -9,7 +10,7 @@ SET price_low = s.price_low,
     sales_lower_bound = s.sales_lower_bound,
     sales_text = s.sales_text,
     rank = s.rank,
-    score = s.score
+    score = coalesce(s.score, p.score)
 FROM snapprice_stage AS s
 JOIN listing AS l ON l.platform = s.platform AND l.item_id = s.item_id
 WHERE p.listing_id = l.listing_id
@@ -19,4 +20,4 @@ WHERE p.listing_id = l.listing_id
        p.sales_lower_bound, p.sales_text, p.rank, p.score)
       IS DISTINCT FROM
       (s.price_low, s.price_high, s.promo_price, s.original_price, s.currency,
-       s.sales_lower_bound, s.sales_text, s.rank, s.score)
+       s.sales_lower_bound, s.sales_text, s.rank, coalesce(s.score, p.score))

@@ -125,9 +125,10 @@ def _object_box(rgb: np.ndarray) -> tuple[int, int, int, int]:
 
 def picture_features(data: bytes, *, max_pixels: int = 16_000_000) -> Features:
     """Features of encoded picture bytes; ImageRejected when they cannot be decoded."""
-    rgb = np.asarray(_decode(data, max_pixels))
-    x0, y0, x1, y1 = _object_box(rgb)
-    obj = rgb[y0:y1, x0:x1]
+    obj = np.asarray(_decode(data, max_pixels))
+    for _ in range(2):  # a border around a backdrop: both go
+        x0, y0, x1, y1 = _object_box(obj)
+        obj = obj[y0:y1, x0:x1]
     scale = SIDE / max(obj.shape[:2])
     size = (max(8, round(obj.shape[1] * scale)), max(8, round(obj.shape[0] * scale)))
     obj = cv2.resize(obj, size, interpolation=cv2.INTER_AREA)
@@ -137,11 +138,18 @@ def picture_features(data: bytes, *, max_pixels: int = 16_000_000) -> Features:
         return Features(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8),
                         np.zeros((0, 2), np.uint8))
     points = np.array([k.pt for k in keypoints], np.float32)
-    # The colour around each keypoint (a*, b* of a blurred Lab copy): compared only where
-    # the two pictures' keypoints agree, so a backdrop or a border never counts.
-    ab = cv2.blur(cv2.cvtColor(obj, cv2.COLOR_RGB2LAB)[:, :, 1:], (7, 7))
-    xy = np.clip(points.round().astype(np.int32), 0, [size[0] - 1, size[1] - 1])
-    return Features(points, desc, ab[xy[:, 1], xy[:, 0]].astype(np.uint8))
+    radius = np.array([k.size for k in keypoints], np.float32) / 2
+    # The mean colour (a*, b* in Lab) over each keypoint's own patch, whose size follows the
+    # scale it was found at: compared only where the two pictures' keypoints agree, so a
+    # backdrop or a border never counts, and a picture shot larger samples the same area.
+    ii = cv2.integral(np.ascontiguousarray(cv2.cvtColor(obj, cv2.COLOR_RGB2LAB)[:, :, 1:]))
+    x0 = np.clip(points[:, 0] - radius, 0, size[0] - 1).astype(np.int32)
+    y0 = np.clip(points[:, 1] - radius, 0, size[1] - 1).astype(np.int32)
+    x1 = np.clip(points[:, 0] + radius + 1, x0 + 1, size[0]).astype(np.int32)
+    y1 = np.clip(points[:, 1] + radius + 1, y0 + 1, size[1]).astype(np.int32)
+    sums = ii[y1, x1] - ii[y0, x1] - ii[y1, x0] + ii[y0, x0]
+    area = ((x1 - x0) * (y1 - y0)).astype(np.float64)[:, None]
+    return Features(points, desc, np.clip(np.rint(sums / area), 0, 255).astype(np.uint8))
 
 
 @dataclass(frozen=True, slots=True)
