@@ -41,6 +41,17 @@ def save_pictures(conn: Connection, checked: CheckedResults, at: datetime) -> No
                       "version": checked.feature_version})
 
 
+def check_scores(conn: Connection, skus: Sequence[str],
+                 keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], float]:
+    """(platform, item_id) → the best stored check score over ``skus``, where there is one."""
+    keys = list(dict.fromkeys(keys))
+    if not keys or not skus:
+        return {}
+    rows = conn.execute(statement("store/check_scores"), {
+        "platforms": [k[0] for k in keys], "items": [k[1] for k in keys], "skus": list(skus)}).all()
+    return {(p, i): float(s) for p, i, s in rows if s is not None}
+
+
 def record_checks(conn: Connection, run_id: int, at: datetime, checks: Sequence[MatchCheck],
                   version: int) -> tuple[int, int]:
     """Store verdicts of listings already loaded; (verdicts written, `match` rows removed
