@@ -128,7 +128,7 @@ def picture_features(data: bytes, *, max_pixels: int = 16_000_000) -> Features:
     obj = np.asarray(_decode(data, max_pixels))
     for _ in range(2):  # a border around a backdrop: both go
         x0, y0, x1, y1 = _object_box(obj)
-        obj = obj[y0:y1, x0:x1]
+        obj = np.ascontiguousarray(obj[y0:y1, x0:x1])
     scale = SIDE / max(obj.shape[:2])
     size = (max(8, round(obj.shape[1] * scale)), max(8, round(obj.shape[0] * scale)))
     obj = cv2.resize(obj, size, interpolation=cv2.INTER_AREA)
@@ -142,7 +142,7 @@ def picture_features(data: bytes, *, max_pixels: int = 16_000_000) -> Features:
     # The mean colour (a*, b* in Lab) over each keypoint's own patch, whose size follows the
     # scale it was found at: compared only where the two pictures' keypoints agree, so a
     # backdrop or a border never counts, and a picture shot larger samples the same area.
-    ii = cv2.integral(np.ascontiguousarray(cv2.cvtColor(obj, cv2.COLOR_RGB2LAB)[:, :, 1:]))
+    ii = cv2.integral(cv2.cvtColor(obj, cv2.COLOR_RGB2LAB))[:, :, 1:]
     x0 = np.clip(points[:, 0] - radius, 0, size[0] - 1).astype(np.int32)
     y0 = np.clip(points[:, 1] - radius, 0, size[1] - 1).astype(np.int32)
     x1 = np.clip(points[:, 0] + radius + 1, x0 + 1, size[0]).astype(np.int32)
