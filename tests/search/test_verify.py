@@ -224,7 +224,7 @@ def _db(engine):
 
 
 def _checker(engine, trusted, **limits):
-    config = CheckConfig(**{"max_bytes": 400_000, "max_pixels": 16_000_000, "timeout": 1.0,
+    config = CheckConfig(**{"max_bytes": 400_000, "max_pixels": 16_000_000, "timeout": 3.0,
                             "workers": 1, **limits})
     return PictureChecker(picture_client(AddressGuard([origin(t) for t in trusted])), _db(engine), config)
 
@@ -265,3 +265,29 @@ def test_bad_pictures_are_unverified_never_matched(clean_db, pictures, tmp_path)
     assert verdicts[("S2", "1")][1] == "sku_picture_not_found"
     # Only the good picture was worth keeping; nothing was learnt from the bad ones.
     assert list(learnt.urls) == [own + "/good.jpg"] and len(learnt.features) == 1
+
+
+def test_a_picture_that_breaks_the_scorer_is_unverified_not_a_crash(clean_db, pictures, tmp_path,
+                                                                    monkeypatch):
+    own, _ = pictures
+    (tmp_path / "sku.jpg").write_bytes(jpeg(3))
+    real = verify.picture_features
+
+    def fragile(data, **kw):
+        if data == GOOD:
+            raise RuntimeError("a decoder bug")
+        return real(data, **kw)
+
+    monkeypatch.setattr(verify, "picture_features", fragile)
+    checker = _checker(clean_db, [own])
+
+    async def go():
+        try:
+            return await checker.check([_snap(1, own + "/good.jpg")],
+                                       [SkuImage("S1", str(tmp_path / "sku.jpg"), None)])
+        finally:
+            await checker.aclose()
+
+    scored, learnt = asyncio.run(go())
+    assert [(c.status, c.reason) for c in learnt.checks] == [("unverified", "check_error")]
+    assert scored[0].score is None

@@ -125,7 +125,13 @@ def _object_box(rgb: np.ndarray) -> tuple[int, int, int, int]:
 
 def picture_features(data: bytes, *, max_pixels: int = 16_000_000) -> Features:
     """Features of encoded picture bytes; ImageRejected when they cannot be decoded."""
-    obj = np.asarray(_decode(data, max_pixels))
+    try:
+        return _features(np.asarray(_decode(data, max_pixels)))
+    except cv2.error as exc:
+        raise ImageRejected("corrupt", f"OpenCV: {str(exc).strip().splitlines()[-1][:200]}") from None
+
+
+def _features(obj: np.ndarray) -> Features:
     for _ in range(2):  # a border around a backdrop: both go
         x0, y0, x1, y1 = _object_box(obj)
         obj = np.ascontiguousarray(obj[y0:y1, x0:x1])

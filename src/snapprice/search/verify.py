@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import logging
 import os
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
@@ -25,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import cv2
 import httpx
 
 from snapprice.errors import ImageRejected
@@ -34,6 +36,7 @@ from snapprice.models import CheckedResults, ListingSnapshot, MatchCheck, QueryI
 from snapprice.search.match_check import FEATURE_VERSION, Features, Thresholds, compare, picture_features
 from snapprice.store.match_checks import cached_features, cached_urls
 
+log = logging.getLogger("snapprice.search")
 T = TypeVar("T")
 # The executor's way to run ``fn(conn, *args)`` in a transaction, off the event loop.
 DbCall = Callable[..., Awaitable[Any]]
@@ -238,12 +241,24 @@ class PictureChecker:
             return await coro
         except _Failed as exc:
             return exc.reason
+        except Exception:  # a picture that breaks the decoder or OpenCV: recorded, not fatal
+            log.exception("match check: a picture could not be reduced to features")
+            return "check_error"
 
-    def _scores(self, pairs: list[tuple[str | None, Features, list[tuple[str, Features]]]]) -> list[float]:
-        """Each result's best score over one SKU's pictures; the very same bytes score 1."""
+    def _scores(self, pairs: list[tuple[str | None, Features, list[tuple[str, Features]]]]
+                ) -> list[float | None]:
+        """Each result's best score over one SKU's pictures (the very same bytes score 1);
+        None where the comparison itself failed."""
         t = self.config.thresholds
-        return [max(1.0 if digest == own_digest else compare(own, res, t) for own_digest, own in owns)
-                for digest, res, owns in pairs]
+        out: list[float | None] = []
+        for digest, res, owns in pairs:
+            try:
+                out.append(max(1.0 if digest == own_digest else compare(own, res, t)
+                               for own_digest, own in owns))
+            except cv2.error:
+                log.exception("match check: a comparison failed")
+                out.append(None)
+        return out
 
     async def check(self, snaps: Sequence[ListingSnapshot], skus: Sequence[SkuImage],
                     query: QueryImage | None = None) -> tuple[list[ListingSnapshot], CheckedResults]:
@@ -281,14 +296,15 @@ class PictureChecker:
             digest = self._url_digest.get(s.pic_url) if s.pic_url else None
             best: float | None = None
             for sku in sku_names:
-                if (n, sku) in score_of:
-                    sc = score_of[(n, sku)]
+                sc = score_of.get((n, sku))
+                if sc is not None:
                     best = sc if best is None else max(best, sc)
                     checks.append(MatchCheck(sku, s.platform, s.item_id,
                                              "match" if sc >= self.config.min_score else "rejected",
                                              sc, None, digest))
                 else:
-                    reason = res if isinstance(res, str) else sku_reason.get(sku, "sku_picture_missing")
+                    reason = (res if isinstance(res, str) else sku_reason.get(sku)
+                              or ("check_error" if (n, sku) in score_of else "sku_picture_missing"))
                     self.stats.unverified[reason] = self.stats.unverified.get(reason, 0) + 1
                     checks.append(MatchCheck(sku, s.platform, s.item_id, "unverified", None,
                                              reason[:200], digest))
