@@ -6,6 +6,12 @@ Catalog images are served over HTTP on loopback (as a merchant's CDN would), so 
 is one call. Prints the search stage's wall time over the minimum the quota allows
 (groups x platforms / (QPS x platforms), platforms searched in parallel; goal <= 1.10) and
 the API calls made vs a naive one call per catalog image and platform.
+
+``--match-check both`` (the default) runs the same catalog four times in one process: a
+warm-up (checks off: the sandbox analyses each catalog picture once), checks off (the
+baseline), checks on with an empty picture cache, and on again with the cache the first
+checked run filled (a daily run); it prints each run's ratio to the quota floor and the
+checks' cost per search (wall and CPU seconds over the baseline's).
 """
 
 from __future__ import annotations
@@ -72,6 +78,8 @@ def main() -> None:
     ap.add_argument("--qps", type=float, default=50)
     ap.add_argument("--platforms", default="taobao,jd")
     ap.add_argument("--concurrency", type=int, default=32, help="searches in flight per platform")
+    ap.add_argument("--match-check", choices=("off", "on", "both"), default="both",
+                    help="per-SKU match checks: off, on (cold cache, then warm), or both (off first)")
     args = ap.parse_args()
     platforms = args.platforms.split(",")
     tmp = Path(tempfile.mkdtemp(prefix="snapprice-e2e-"))
@@ -99,42 +107,77 @@ def main() -> None:
             w.writerow({**r, "image": f"{img_base}/{r['image']}"})
     print(f"setup: world of {products} products, {args.items}-row catalog in {time.perf_counter() - t0:.1f} s")
 
+    # The warm-up run pays what any first run pays (the sandbox analysing each catalog
+    # picture once, connections, caches): the runs compared after it start even.
+    modes = {"off": ["warm-up", "off"], "on": ["warm-up", "on", "on (cached)"],
+             "both": ["warm-up", "off", "on", "on (cached)"]}[args.match_check]
+    results: list[dict[str, float]] = []
     try:
         with scratch_database("snapprice_e2e") as url:
-            cfg = tmp / "snapprice.toml"
-            cfg.write_text(
-                f'[database]\nurl = "{url}"\n[search]\nconcurrency = {args.concurrency}\n'
-                + "".join(
-                    f'[platforms.{p}]\nprotocol = "gateway"\nbase_url = "{sandbox_url}"\nqps = {args.qps}\n'
-                    'credentials = { key = "K", secret = "S" }\n' for p in platforms),
-                encoding="utf-8")
-            settings = load_settings(cfg, environ={"K": "demo-key", "S": "demo-secret"})
             engine = sa.create_engine(url)
-            run_id = run.start_run(engine, settings, kind="manual", catalog=str(url_csv))
-            t0 = time.perf_counter()
-            ing = run.ingest(engine, settings, run_id, url_csv)
-            ingest_s = time.perf_counter() - t0
-            calls0 = httpx.get(f"{sandbox_url}/_admin/stats").json()["protocols"].get("gateway", {}).get("calls", 0)
-            t0 = time.perf_counter()
-            summary = executor.execute_searches(engine, settings, run_id)
-            search_s = time.perf_counter() - t0
-            stats = httpx.get(f"{sandbox_url}/_admin/stats").json()
-            result = run.close_run(engine, run_id)
+            for label in modes:
+                cfg = tmp / "snapprice.toml"
+                cfg.write_text(
+                    f'[database]\nurl = "{url}"\n[search]\nconcurrency = {args.concurrency}\n'
+                    f'[match_check]\nenabled = {str(label.startswith("on")).lower()}\n'
+                    + "".join(
+                        f'[platforms.{p}]\nprotocol = "gateway"\nbase_url = "{sandbox_url}"\nqps = {args.qps}\n'
+                        'credentials = { key = "K", secret = "S" }\n' for p in platforms),
+                    encoding="utf-8")
+                settings = load_settings(cfg, environ={"K": "demo-key", "S": "demo-secret"})
+                results.append(one_run(engine, settings, url_csv, sandbox_url, platforms, args, label))
             engine.dispose()
     finally:
         srv.terminate()
         sandbox_proc.terminate()
         sandbox_proc.wait(10)
+    base = next((r for r in results if r["label"] == "off"), None)
+    if base is not None:
+        for r in results:
+            if r["label"].startswith("on"):
+                print(f"match check [{r['label']}]: +{(r['wall'] - base['wall']) / r['done'] * 1000:.1f} ms wall"
+                      f" and +{(r['cpu'] - base['cpu']) / r['done'] * 1000:.1f} ms CPU per search"
+                      f" (wall ratio {r['ratio']:.3f} vs {base['ratio']:.3f} without checks)")
 
+
+def one_run(engine: sa.Engine, settings, url_csv: Path, sandbox_url: str, platforms: list[str],
+            args: argparse.Namespace, label: str) -> dict:
+    """One run of the catalog: ingest, then the searches (timed); prints its figures."""
+    run_id = run.start_run(engine, settings, kind="manual", catalog=str(url_csv))
+    t0 = time.perf_counter()
+    ing = run.ingest(engine, settings, run_id, url_csv)
+    ingest_s = time.perf_counter() - t0
+    calls0 = httpx.get(f"{sandbox_url}/_admin/stats").json()["protocols"].get("gateway", {}).get("calls", 0)
+    with engine.connect() as c:
+        pics0 = c.execute(sa.text("SELECT (SELECT count(*) FROM picture_url), (SELECT count(*) FROM match_check"
+                                  " WHERE run_id = :r)"), {"r": run_id}).one()
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    summary = executor.execute_searches(engine, settings, run_id)
+    search_s, cpu_s = time.perf_counter() - t0, time.process_time() - cpu0
+    stats = httpx.get(f"{sandbox_url}/_admin/stats").json()
+    result = run.close_run(engine, run_id)
+    with engine.connect() as c:
+        pics, checks, matched, unverified = c.execute(sa.text(
+            "SELECT (SELECT count(*) FROM picture_url),"
+            " (SELECT count(*) FROM match_check WHERE run_id = :r),"
+            " (SELECT count(*) FROM match_check WHERE run_id = :r AND status = 'match'),"
+            " (SELECT count(*) FROM match_check WHERE run_id = :r AND status = 'unverified')"),
+            {"r": run_id}).one()
     calls = stats["protocols"]["gateway"]["calls"] - calls0
     refused = sum(stats["protocols"]["gateway"]["refused"].values())
     ideal = ing.groups * len(platforms) / (args.qps * len(platforms))
     naive = args.items * len(platforms)
-    print(f"ingest: {ing.images} images ({ing.rejects} rejects) -> {ing.groups} groups in {ingest_s:.1f} s")
-    print(f"search: {summary.done} done, {summary.failed} failed, {result['n_snapshots']} snapshots, "
-          f"{calls} calls, {refused} refused, in {search_s:.1f} s")
-    print(f"wall / (groups x platforms / QPS) = {search_s:.1f} / {ideal:.1f} = {search_s / ideal:.3f}  (goal <= 1.10)")
-    print(f"API calls: {calls} vs naive {naive} = {calls / naive:.2f} ({naive - calls} saved)")
+    print(f"[{label}] ingest: {ing.images} images ({ing.rejects} rejects) -> {ing.groups} groups in {ingest_s:.1f} s")
+    print(f"[{label}] search: {summary.done} done, {summary.failed} failed, {result['n_snapshots']} snapshots, "
+          f"{calls} calls, {refused} refused, in {search_s:.1f} s ({cpu_s:.1f} s CPU in this process)")
+    if label.startswith("on"):
+        print(f"[{label}] match checks: {checks} verdicts ({matched} match, {unverified} unverified),"
+              f" {pics - pics0[0]} new pictures cached")
+    print(f"[{label}] wall / (groups x platforms / QPS) = {search_s:.1f} / {ideal:.1f} = {search_s / ideal:.3f}"
+          "  (goal <= 1.10)")
+    print(f"[{label}] API calls: {calls} vs naive {naive} = {calls / naive:.2f} ({naive - calls} saved)")
+    return {"label": label, "wall": search_s, "cpu": cpu_s, "done": max(1, summary.done),
+            "ratio": search_s / ideal}
 
 
 if __name__ == "__main__":

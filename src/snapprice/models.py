@@ -114,3 +114,32 @@ class SearchTask:
     platform: str
     page: int
     attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MatchCheck:
+    """The verdict on one SKU for one result: its picture against the SKU's own.
+
+    ``status`` is ``match`` (score passed), ``rejected`` (score under the floor) or
+    ``unverified`` (a picture could not be had within its limits: ``reason`` says why;
+    never a match).
+    """
+
+    sku: str
+    platform: str
+    item_id: str
+    status: str
+    score: float | None
+    reason: str | None = None
+    picture_digest: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedResults:
+    """A page's match checks, and what they learnt for the picture cache: URL → content
+    digest, and digest → encoded features (of ``feature_version``)."""
+
+    checks: list[MatchCheck]
+    feature_version: int
+    urls: dict[str, str] = field(default_factory=dict)
+    features: dict[str, bytes] = field(default_factory=dict)

@@ -65,15 +65,30 @@ class SearchSettings(_Section):
     # auto: the PostgreSQL limiter whenever there is a database (two runs at once share the
     # budget instead of doubling it); process: one budget per process (a lone client).
     limiter: Literal["auto", "process", "postgres"] = "auto"
-    match_min_score: float = Field(0.0, ge=0, le=1)
-    verify_matches: bool = False
     # Calls of one platform refused in a row with the same code (none succeeding between)
     # that stop it for the run; 0: never.
     stop_after_same_errors: int = Field(5, ge=0, le=10_000)
-    # Bounds of each result picture fetched when verify_matches is on (search/verify.py).
-    picture_max_bytes: int = Field(5_000_000, gt=0)
-    picture_max_pixels: int = Field(16_000_000, gt=0)
-    picture_timeout: float = Field(5.0, gt=0, le=300)  # seconds for a whole fetch
+
+
+class MatchCheckSettings(_Section):
+    """Per-SKU match checks of search results (search/verify.py, search/match_check.py)."""
+
+    enabled: bool = True
+    # A (sku, listing) pair is matched when the result's picture scores at least this
+    # against the SKU's own picture; 0.5 is min_inliers agreeing keypoints with colours
+    # max_colour_shift apart.
+    min_score: float = Field(0.5, ge=0, le=1)
+    min_inliers: int = Field(15, ge=4, le=500)
+    max_colour_shift: float = Field(20.0, gt=0, le=400)
+    max_concurrency: int = Field(16, ge=1, le=256)  # picture fetches in flight (not the QPS budget)
+    # Threads decoding and scoring pictures (each decode holds up to max_pixels × 3 bytes);
+    # 0: every core.
+    workers: int = Field(2, ge=0, le=64)
+    # Bounds of each result picture: bytes, pixels (read from the header), seconds in all.
+    max_bytes: int = Field(5_000_000, gt=0)
+    max_pixels: int = Field(16_000_000, gt=0)
+    timeout: float = Field(5.0, gt=0, le=300)
+    cache_days: float = Field(30.0, ge=0)  # a URL's cached digest is trusted this long; 0: never
 
 
 class ScheduleSettings(_Section):
@@ -241,6 +256,7 @@ class Settings(_Section):
     catalog: CatalogSettings = CatalogSettings()
     dedupe: DedupeSettings = DedupeSettings()
     search: SearchSettings = SearchSettings()
+    match_check: MatchCheckSettings = MatchCheckSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     platforms: dict[str, PlatformSettings] = Field(default_factory=dict)
     alerts: AlertSettings = AlertSettings()

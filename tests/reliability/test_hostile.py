@@ -21,7 +21,7 @@ from tests.reliability.kit import one, q, run_pipeline, settings_for
 pytestmark = pytest.mark.integration
 
 API_TIMEOUT = 2.0  # platforms.NAME.timeout: the deadline of one call
-PICTURE_TIMEOUT = 2.0  # search.picture_timeout
+PICTURE_TIMEOUT = 2.0  # match_check.timeout
 FETCH_TIMEOUT = 1.0  # dedupe.fetch_timeout: catalog images
 SLACK = 1.5  # what a deadline may overrun by on 2 busy cores (measured: < 0.3 s)
 
@@ -48,13 +48,14 @@ def _platform(name: str, market: HostileMarket, scenario: str, *, top: bool = Fa
 
 
 def _config(tmp: Path, database_url: str, catalog: Path, platforms: str, *,
-            concurrency: int = 2, search: str = "") -> Path:
+            concurrency: int = 2, search: str = "", match_check: str = "") -> Path:
     path = tmp / "snapprice.toml"
     path.write_text(
         f'[database]\nurl = "{database_url}"\n\n[catalog]\npath = "{catalog}"\n\n'
         f"[dedupe]\nworkers = 1\nfetch_timeout = {FETCH_TIMEOUT}\n\n"
         f"[search]\nconcurrency = {concurrency}\nmax_attempts = 2\nmax_retry_seconds = 30\n"
-        f"{search}\n[alerts]\nenabled = false\n\n{platforms}", encoding="utf-8")
+        f"{search}\n[match_check]\n{match_check}\n[alerts]\nenabled = false\n\n{platforms}",
+        encoding="utf-8")
     return path
 
 
@@ -118,9 +119,8 @@ def test_hostile_pages_keep_their_good_items(clean_db, database_url, tmp_path):
         platforms = "".join(_platform("", market, s) for s in GATEWAY)
         platforms += _platform("", market, "big", extra="max_body_bytes = 100000")
         platforms += "".join(_platform(f"top_{s}", market, s, top=True) for s in TOP)
-        config = _config(tmp_path, database_url, catalog, platforms, search=(
-            f"verify_matches = true\npicture_timeout = {PICTURE_TIMEOUT}\n"
-            "picture_max_bytes = 3000000\n"))
+        config = _config(tmp_path, database_url, catalog, platforms, match_check=(
+            f"timeout = {PICTURE_TIMEOUT}\nmax_bytes = 3000000\n"))
         settings = settings_for(config)
         started = time.monotonic()
         with _peak_rss() as memory:

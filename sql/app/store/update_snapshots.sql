@@ -1,5 +1,6 @@
 -- Backfill replay after a parser fix: rewrite the values of the run's snapshots that came
--- from the same archived response (raw_id), where they differ from the staged ones.
+-- from the same archived response (raw_id), where they differ from the staged ones. The
+-- picture score is not in the archive: a replay keeps the one stored.
 UPDATE price_snapshot AS p
 SET price_low = s.price_low,
     price_high = s.price_high,
@@ -9,7 +10,7 @@ SET price_low = s.price_low,
     sales_lower_bound = s.sales_lower_bound,
     sales_text = s.sales_text,
     rank = s.rank,
-    score = s.score,
+    score = coalesce(s.score, p.score),
     shipping_fee = s.shipping_fee,
     coupon_amount = s.coupon_amount,
     price_after_coupon = s.price_after_coupon
@@ -23,5 +24,5 @@ WHERE p.listing_id = l.listing_id
        p.price_after_coupon)
       IS DISTINCT FROM
       (s.price_low, s.price_high, s.promo_price, s.original_price, s.currency,
-       s.sales_lower_bound, s.sales_text, s.rank, s.score, s.shipping_fee, s.coupon_amount,
-       s.price_after_coupon)
+       s.sales_lower_bound, s.sales_text, s.rank, coalesce(s.score, p.score), s.shipping_fee,
+       s.coupon_amount, s.price_after_coupon)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,6 +17,7 @@ from snapprice.search.platforms.registry import client_class
 from snapprice.settings import Settings
 from snapprice.store.flags import flag_in
 from snapprice.store.loader import load_snapshots, record_rejects
+from snapprice.store.match_checks import check_scores
 from snapprice.store.sql import statement
 
 Progress = Callable[[int, int], None]
@@ -45,9 +47,11 @@ def replay(engine: Engine, settings: Settings, since: datetime, until: datetime,
 
     Each response reloads into its own run with its original capture time; where the parser
     did not change, nothing changes (the loader is idempotent); where it did, the values
-    of those snapshots are rewritten. The price flags of every run replayed are set again.
-    Runs whose responses were pruned (``snapprice db prune``) keep their snapshots as they
-    are and are listed in ``pruned_runs``.
+    of those snapshots are rewritten. With match checks on, a SKU is matched only to the
+    listings its own stored check passed, and a snapshot's score comes from the stored
+    checks (a replay fetches no pictures). The price flags of every run replayed are set
+    again. Runs whose responses were pruned (``snapprice db prune``) keep their snapshots as
+    they are and are listed in ``pruned_runs``.
     """
     summary = ReplaySummary()
     with engine.connect() as conn:
@@ -70,11 +74,16 @@ def replay(engine: Engine, settings: Settings, since: datetime, until: datetime,
                     "replay", f"raw_response {raw['raw_id']}", "unparsable", str(exc))])
                 continue
             snaps, rejects = normalize_page(raw["marketplace"], items)
+            skus = skus_of.get((raw["run_id"], raw["group_id"]), [])
+            if settings.match_check.enabled:
+                scores = check_scores(conn, skus, ((s.platform, s.item_id) for s in snaps))
+                snaps = [dataclasses.replace(s, score=scores.get((s.platform, s.item_id))) for s in snaps]
             summary.rejects += record_rejects(conn, raw["run_id"], rejects)
             res = load_snapshots(conn, raw["run_id"], raw["received_at"], snaps,
-                                 skus=skus_of.get((raw["run_id"], raw["group_id"]), []),
+                                 skus=skus,
                                  group_id=raw["group_id"], raw_id=raw["raw_id"],
-                                 cached=raw["cached"], update_existing=True)
+                                 cached=raw["cached"], update_existing=True,
+                                 checked=settings.match_check.enabled)
         summary.responses += 1
         summary.snapshots_changed += res.snapshots
         summary.runs.add(raw["run_id"])

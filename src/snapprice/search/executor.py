@@ -17,7 +17,6 @@ import httpx
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
-from snapprice.dedupe.hashing.batch import phash_bytes
 from snapprice.errors import (
     DatabaseUnavailable,
     ImageRejected,
@@ -27,18 +26,19 @@ from snapprice.errors import (
 )
 from snapprice.ingest.fetch import AddressGuard, image_client, is_url, origin, picture_client
 from snapprice.ingest.images import load_image
-from snapprice.models import ListingSnapshot, QueryImage, SearchPage, SearchTask
+from snapprice.models import CheckedResults, ListingSnapshot, QueryImage, SearchPage, SearchTask
 from snapprice.normalize import normalize_page
 from snapprice.normalize import storable as storable_text
 from snapprice.progress import report as report_progress
+from snapprice.search.match_check import Thresholds
 from snapprice.search.platforms.gate import on_admit
 from snapprice.search.platforms.jsonbody import storable
 from snapprice.search.platforms.registry import Searcher, build_searchers, close_searchers, make_http_client
-from snapprice.search.verify import PictureLimits, PictureScorer
+from snapprice.search.verify import CheckConfig, PictureChecker, SkuImage
 from snapprice.settings import Settings
 from snapprice.store import runs
 from snapprice.store.database import redact_url
-from snapprice.store.groups import GroupInfo, load_groups
+from snapprice.store.groups import GroupInfo, load_group_images, load_groups
 
 log = logging.getLogger("snapprice.search")
 Progress = Callable[[int, int], None]  # (done, total known so far)
@@ -96,14 +96,18 @@ class _Images:
             self._cache.pop(gid, None)
 
 
-def _picture_scorer(settings: Settings) -> PictureScorer:
-    """Result pictures come from the marketplace: fetched within the search.picture_* bounds,
+def _picture_checker(settings: Settings, db: Any) -> PictureChecker:
+    """Result pictures come from the marketplace: fetched within the [match_check] bounds,
     from public addresses only, or from a configured platform's own host and port (the
     sandbox serves its pictures on loopback; an operator configured it)."""
-    s = settings.search
+    m, d = settings.match_check, settings.dedupe
     guard = AddressGuard(origin(p.base_url) for p in settings.enabled_platforms().values())
-    return PictureScorer(picture_client(guard),
-                         PictureLimits(s.picture_max_bytes, s.picture_max_pixels, s.picture_timeout))
+    config = CheckConfig(
+        min_score=m.min_score, thresholds=Thresholds(m.min_inliers, m.max_colour_shift),
+        max_bytes=m.max_bytes, max_pixels=m.max_pixels, timeout=m.timeout,
+        max_concurrency=m.max_concurrency, workers=m.workers, cache_days=m.cache_days,
+        sku_max_bytes=d.max_image_bytes, sku_max_pixels=d.max_pixels, sku_timeout=d.fetch_timeout)
+    return PictureChecker(picture_client(guard, max_connections=m.max_concurrency), db, config)
 
 
 def _storable_page(page: SearchPage) -> SearchPage:
@@ -130,8 +134,8 @@ class _Executor:
         self.finished = 0
         self.by_platform: dict[str, list[int]] = {}  # platform -> [finished, total]
         self.writers = ThreadPoolExecutor(WRITER_THREADS, thread_name_prefix="snapprice-db")
-        self._query_hashes: dict[str, int] = {}
-        self._pictures: PictureScorer | None = None
+        self._checker: PictureChecker | None = None
+        self._sku_images: dict[int, list[SkuImage]] = {}
 
     def _tick(self, platform: str) -> None:
         self.finished += 1
@@ -210,12 +214,12 @@ class _Executor:
         received_at = datetime.now(UTC)
         marketplace = plat.platform or task.platform
         snaps, rejects = normalize_page(marketplace, page.items)
-        weak: list[ListingSnapshot] = []
-        if self.settings.search.verify_matches and snaps:
-            snaps, weak = await self._verify(snaps, image)
+        checked: CheckedResults | None = None
+        if self.settings.match_check.enabled:
+            snaps, checked = await self._check(snaps, task.group_id, image)
         skus = images.groups[task.group_id].skus
         result = await self._db(
-            runs.complete_task, task, _storable_page(page), snaps, rejects, skus=skus, weak=weak,
+            runs.complete_task, task, _storable_page(page), snaps, rejects, skus=skus, checked=checked,
             marketplace=marketplace, protocol=plat.protocol, requested_at=requested_at,
             received_at=received_at, max_pages=plat.pages)
         self.summary.done += 1
@@ -227,18 +231,14 @@ class _Executor:
             queue.put_nowait(SearchTask(task.run_id, task.group_id, task.platform, task.page + 1))
         self._tick(task.platform)
 
-    async def _verify(self, snaps: list[ListingSnapshot],
-                      image: QueryImage) -> tuple[list[ListingSnapshot], list[ListingSnapshot]]:
-        """Score results by picture; those under search.match_min_score are kept as listings
-        and snapshots but not matched to the SKUs."""
-        if image.digest not in self._query_hashes:
-            self._query_hashes[image.digest] = await asyncio.to_thread(phash_bytes, image.data)
-        if self._pictures is None:
-            self._pictures = _picture_scorer(self.settings)
-        scored = await self._pictures.score(snaps, self._query_hashes[image.digest])
-        floor = self.settings.search.match_min_score
-        strong = [s for s in scored if s.score is None or s.score >= floor]
-        return strong, [s for s in scored if s.score is not None and s.score < floor]
+    async def _check(self, snaps: list[ListingSnapshot], group_id: int,
+                     image: QueryImage) -> tuple[list[ListingSnapshot], CheckedResults]:
+        """Per-SKU match checks: every result's picture against each SKU's own picture in
+        the group; only passing pairs become matches (the rest are stored as listings and
+        snapshots all the same)."""
+        if self._checker is None:
+            self._checker = _picture_checker(self.settings, self._db)
+        return await self._checker.check(snaps, self._sku_images.get(group_id, []), image)
 
     async def _worker(self, queue: asyncio.Queue[SearchTask], images: _Images) -> None:
         while True:
@@ -257,6 +257,9 @@ class _Executor:
     async def run(self) -> SearchSummary:
         with self.engine.connect() as conn:
             groups = load_groups(conn, self.run_id)
+            if self.settings.match_check.enabled:
+                self._sku_images = {g: [SkuImage(*row) for row in rows]
+                                    for g, rows in load_group_images(conn, self.run_id).items()}
             todo = runs.open_tasks(conn, self.run_id, list(self.searchers))
         images = _Images(groups, self.settings)
         queues: dict[str, asyncio.Queue[SearchTask]] = {n: asyncio.Queue() for n in self.searchers}
@@ -284,8 +287,8 @@ class _Executor:
             await asyncio.gather(joined, *workers, return_exceptions=True)
             images.http.close()
             self.writers.shutdown(wait=True)
-            if self._pictures is not None:
-                await self._pictures.aclose()
+            if self._checker is not None:
+                await self._checker.aclose()
         self.summary.calls = {n: dataclasses.asdict(s.calls) for n, s in self.searchers.items()}
         return self.summary
 

@@ -76,3 +76,11 @@ def load_groups(conn: Connection, run_id: int) -> dict[int, GroupInfo]:
     """A stored run's groups: representative image and the SKUs each group stands for."""
     rows = conn.execute(statement("store/load_groups"), {"run": run_id}).all()
     return {g: GroupInfo(g, ref, dig, list(skus)) for g, ref, dig, skus in rows}
+
+
+def load_group_images(conn: Connection, run_id: int) -> dict[int, list[tuple[str, str, str | None]]]:
+    """A stored run's groups → (sku, image_ref, content_digest) of every member picture."""
+    out: dict[int, list[tuple[str, str, str | None]]] = {}
+    for g, sku, ref, digest in conn.execute(statement("store/group_images"), {"run": run_id}).all():
+        out.setdefault(g, []).append((sku, ref, digest))
+    return out

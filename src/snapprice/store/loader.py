@@ -19,7 +19,8 @@ from sqlalchemy import TextClause, text
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
-from snapprice.models import ListingSnapshot, Reject
+from snapprice.models import ListingSnapshot, MatchCheck, Reject
+from snapprice.store.match_checks import record_checks
 from snapprice.store.sql import statement
 
 _ZERO = Decimal(0)
@@ -178,6 +179,9 @@ def load_snapshots(
     raw_id: int | None = None,
     cached: bool = False,
     update_existing: bool = False,
+    checks: Sequence[MatchCheck] | None = None,
+    check_version: int = 0,
+    checked: bool = False,
 ) -> LoadResult:
     """Load one batch of normalized results of ``run_id`` captured at ``captured_at``.
 
@@ -185,7 +189,10 @@ def load_snapshots(
     (listing, run) — a listing already captured in this run keeps its first snapshot,
     unless ``update_existing`` (backfill replay after a parser fix) rewrites the values of
     the snapshots that came from the same response (``raw_id``);
-    ``skus`` are matched to every listing of the batch. Runs inside the caller's
+    ``skus`` are matched to every listing of the batch — unless ``checks`` are given (the
+    per-SKU verdicts of this batch, stored in ``match_check`` first) or ``checked`` is set:
+    then a pair is matched only where its newest stored check passed, with that check's
+    score, and a pair now rejected loses its match row. Runs inside the caller's
     transaction, so the caller can commit it together with the task that produced it.
     """
     good: list[ListingSnapshot] = []
@@ -203,9 +210,11 @@ def load_snapshots(
     ensure_partitions(conn, captured_at, 0)
     _copy_stage(conn, _best_per_listing(good))
     params = {"run": run_id, "at": captured_at, "group": group_id, "raw": raw_id, "cached": cached,
-              "skus": list(dict.fromkeys(skus))}
+              "skus": list(dict.fromkeys(skus)), "checked": checked or checks is not None}
     (listings,) = _fast_or_upsert(conn, statement("store/listings_fast", **_LISTINGS),
                                   statement("store/listings_upsert", **_LISTINGS), params)
+    if checks:
+        record_checks(conn, run_id, captured_at, checks, check_version)
     # (listing, run) is unique by contract; the partition key keeps PostgreSQL from
     # enforcing it with an index, so loads of one run are serialized here instead.
     conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('snapprice.snapshot'), CAST(:run % 2147483647 AS int))"),

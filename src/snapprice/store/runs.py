@@ -9,9 +9,10 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from snapprice.models import ListingSnapshot, Reject, SearchPage, SearchTask
+from snapprice.models import CheckedResults, ListingSnapshot, Reject, SearchPage, SearchTask
 from snapprice.store.archive import archive_response
 from snapprice.store.loader import LoadResult, load_snapshots, record_rejects
+from snapprice.store.match_checks import save_pictures
 from snapprice.store.sql import statement
 
 RUN_KINDS = ("scheduled", "manual", "backfill", "demo")
@@ -105,27 +106,27 @@ def complete_task(
     requested_at: datetime,
     received_at: datetime,
     max_pages: int,
-    weak: Sequence[ListingSnapshot] = (),
+    checked: CheckedResults | None = None,
 ) -> LoadResult:
     """Archive, load and mark done in the caller's single transaction; plan the next page.
 
-    ``weak`` results (visual score under the configured floor) are stored as listings and
-    snapshots but not matched to ``skus``.
+    With ``checked`` (per-SKU match checks), a SKU is matched to a listing only where its
+    own check passed; every result is stored as a listing and snapshot all the same, and
+    the pictures' cache entries are kept.
     """
     raw_id = archive_response(
         conn, task, page, marketplace=marketplace, protocol=protocol,
         requested_at=requested_at, received_at=received_at,
     )
     record_rejects(conn, task.run_id, rejects)
+    if checked is not None:
+        save_pictures(conn, checked, received_at)
     result = load_snapshots(
         conn, task.run_id, received_at, snapshots, skus=skus, group_id=task.group_id,
         raw_id=raw_id, cached=page.cached,
+        checks=None if checked is None else checked.checks,
+        check_version=0 if checked is None else checked.feature_version,
     )
-    if weak:
-        extra = load_snapshots(conn, task.run_id, received_at, weak, group_id=task.group_id,
-                               raw_id=raw_id, cached=page.cached)
-        result = LoadResult(result.listings + extra.listings, result.snapshots + extra.snapshots,
-                            result.matches, [*result.rejects, *extra.rejects])
     conn.execute(statement("store/complete_task"),
                  {**_task_key(task), "items": len(page.items), "has_more": page.has_more})
     if page.has_more and task.page < max_pages:
