@@ -82,7 +82,11 @@ def rows(conn: Connection, sql: str) -> list[tuple]:
 
 def assert_views_match_reference(conn: Connection) -> None:
     for view, reference in REFERENCE.items():
-        got, want = rows(conn, f"SELECT * FROM {view}"), rows(conn, reference)
+        width = len(conn.execute(sa.text(f"SELECT * FROM ({reference}) AS r LIMIT 0")).keys())
+        # The contract's columns; columns added later at the end (0020: flags, price facts)
+        # are tested where they are made.
+        got = sorted((tuple(r)[:width] for r in conn.execute(sa.text(f"SELECT * FROM {view}")).all()), key=repr)
+        want = rows(conn, reference)
         assert got == want, view
         assert want or view == "price_change", f"{view}: the test has no data to compare"
 
