@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from snapprice.dedupe.grouping import DEDUPE_VERSION
 from snapprice.store.sql import statement
 
 
@@ -54,7 +55,8 @@ def store_groups(conn: Connection, run_id: int, groups: Iterable[GroupRow]) -> i
     conn.execute(
         statement("store/insert_groups"),
         [{"run": run_id, "group": g.group_id, "representative": g.representative_id,
-          "digest": g.representative_digest, "n_members": len(g.members)} for g in groups],
+          "digest": g.representative_digest, "n_members": len(g.members), "version": DEDUPE_VERSION}
+         for g in groups],
     )
     conn.execute(
         statement("store/insert_group_members"),
