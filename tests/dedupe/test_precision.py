@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import polars as pl
 import pytest
 from PIL import Image, ImageDraw
 
+from snapprice.cli.dedupe import dedupe_command
 from snapprice.dedupe.grouping import group
 from snapprice.dedupe.hashing import MemoryHashCache
 from snapprice.dedupe.local import MemoryFeatureCache, describe, score, unpack
@@ -129,3 +131,20 @@ def test_degenerate_catalogs(tmp_path: Path) -> None:
               for k in range(3)}
     reds = {"r0": _jpeg(Image.new("RGB", (120, 120), RED))}
     assert _run(_catalog(blank, {**whites, **reds})) == {frozenset(whites), frozenset(reds)}
+
+
+def test_dedupe_command_html_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    red = _bottle(RED)
+    path = _catalog(tmp_path, {"red": _jpeg(red), "crop": _jpeg(red.crop((10, 8, 236, 232)), 70),
+                               "blue": _jpeg(_bottle((30, 60, 200)))})
+    page = tmp_path / "groups.html"
+    assert dedupe_command(path, None, True, 1, html_out=page) == 0
+    out = json.loads(capsys.readouterr().out)
+    groups = {i["sku"]: i["group"] for i in out["images"]}
+    assert groups["red"] == groups["crop"] != groups["blue"]
+    text = page.read_text(encoding="utf-8")
+    assert text.count('class="g"') == 1  # one group of two or more
+    assert text.count("data:image/jpeg;base64,") == 2  # embedded: the page works offline
+    assert "inliers" in text and ">blue<" not in text
+    assert dedupe_command(path, None, False, 1, html_out=tmp_path / "no" / "such" / "dir.html") == 2
+    assert "cannot be written" in capsys.readouterr().err

@@ -45,6 +45,7 @@ class DedupeResult:
     hashed: int = 0  # images hashed now (the rest came from the cache)
     described: int = 0  # images whose local features were needed (they had hash candidates)
     scores: dict[tuple[str, str], PairScore] = field(default_factory=dict)  # digest pairs verified
+    sources: dict[str, ImageSource] = field(default_factory=dict)  # digest → bytes or path (the HTML page)
 
 
 class _Loaded(NamedTuple):
@@ -146,4 +147,4 @@ def dedupe_catalog(
         workers, progress=(lambda k: progress("verify", k, len(wanted))) if progress else None)
     verifier = LocalVerifier(local)
     grouped = group(frame, threshold, verifier=verifier)
-    return DedupeResult(grouped, rejects, dedupe_stats(grouped, rejects), hashed, len(wanted), verifier.scores)
+    return DedupeResult(grouped, rejects, dedupe_stats(grouped, rejects), hashed, len(wanted), verifier.scores, to_hash)
