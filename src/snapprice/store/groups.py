@@ -78,3 +78,11 @@ def load_groups(conn: Connection, run_id: int) -> dict[int, GroupInfo]:
     """A stored run's groups: representative image and the SKUs each group stands for."""
     rows = conn.execute(statement("store/load_groups"), {"run": run_id}).all()
     return {g: GroupInfo(g, ref, dig, list(skus)) for g, ref, dig, skus in rows}
+
+
+def forget_matches(conn: Connection, before_version: int) -> tuple[int, int]:
+    """Delete the matches that SKUs got through another SKU's picture in groups made by a
+    grouping rule older than ``before_version`` (``dedupe.grouping.DEDUPE_VERSION``); (matches,
+    SKUs) deleted. The caller's transaction decides whether it sticks (a dry run rolls back)."""
+    skus = conn.execute(statement("store/forget_matches"), {"version": before_version}).scalars().all()
+    return len(skus), len(set(skus))
