@@ -312,8 +312,11 @@ def _sandbox_samples(n_items: int) -> tuple[list[bytes], list[int]]:
     return datas, truth
 
 
+Sweep = list[tuple[int, float, bool]]  # (min inliers, colour tolerance, thumbnails checked too)
+
+
 def bench_verified(name: str, datas: list[bytes], truth: list[int], threshold: int, workers: int,
-                   sweep: list[tuple[int, float]]) -> None:
+                   sweep: Sweep) -> None:
     """The stage's path: hash, candidates, local features of images with candidates, groups
     verified on them; P/R and the largest wrong group at each (min inliers, colour tolerance)."""
     frame = _frame_of(datas)
@@ -327,21 +330,23 @@ def bench_verified(name: str, datas: list[bytes], truth: list[int], threshold: i
     print(f"## {name}: {len(datas)} images, {len(set(truth))} true clusters; threshold {threshold}: "
           f"{len(wanted)} images with candidates ({t_cand:.2f} s), local features "
           f"{t_feat / max(len(wanted), 1) * 1e3:.1f} ms per image on {workers} workers")
-    print("| min inliers | colour tol. | precision | recall | largest wrong group | pairs matched | ms per pair |")
-    print("|---|---|---|---|---|---|---|")
-    for min_inl, tol in sweep:
+    print("| thumbnails too | min inliers | colour tol. | precision | recall | largest wrong group | pairs verified "
+          "| ms per pair |")
+    print("|---|---|---|---|---|---|---|---|")
+    for min_inl, tol, thumbs in sweep:
         verifier = LocalVerifier(feats, min_inliers=min_inl, colour_tolerance=tol)
         t = time.perf_counter()
-        pred = group(frame, threshold, verifier=verifier)["group_id"].to_list()
+        pred = group(frame, threshold, verifier=verifier, thumbnails=thumbs)["group_id"].to_list()
         dt = time.perf_counter() - t
         matched = sum(1 for sc in verifier.scores.values() if sc.inliers or sc.same)
         p, r = pairwise_scores(truth, pred)
-        print(f"| {min_inl} | {tol} | {p:.4f} | {r:.4f} | {largest_wrong_group(truth, pred)} | "
+        worst = largest_wrong_group(truth, pred)
+        print(f"| {'yes' if thumbs else 'no'} | {min_inl} | {tol} | {p:.4f} | {r:.4f} | {worst} | "
               f"{len(verifier.scores):,} ({matched:,} past colour) | {dt / max(len(verifier.scores), 1) * 1e3:.2f} |",
               flush=True)
 
 
-def bench_hard(which: str, threshold: int, workers: int, sweep: list[tuple[int, float]],
+def bench_hard(which: str, threshold: int, workers: int, sweep: Sweep,
                n_products: int | None = None) -> None:
     params: HardParams = {"tune": TUNE, "report": REPORT}[which]
     if n_products:
@@ -351,7 +356,7 @@ def bench_hard(which: str, threshold: int, workers: int, sweep: list[tuple[int, 
                    threshold, workers, sweep)
 
 
-DEFAULT_SWEEP = [(MIN_INLIERS, COLOUR_TOLERANCE)]
+DEFAULT_SWEEP: Sweep = [(MIN_INLIERS, COLOUR_TOLERANCE, True)]
 
 
 def main() -> None:
@@ -371,12 +376,15 @@ def main() -> None:
     ap.add_argument("--hard", choices=("tune", "report", "both"), default="report",
                     help="which hard set (tune on TUNE only; quote REPORT)")
     ap.add_argument("--hard-products", type=int, default=0, help="fewer products for a quick look")
+    ap.add_argument("--skip-sandbox", action="store_true", help="no sandbox catalog on the stage's path")
     ap.add_argument("--sweep", action="store_true", help="min inliers × colour tolerance around the defaults")
     args = ap.parse_args()
-    sweep = ([(n, t) for n in (20, 30, 40, 60) for t in (0.4, 0.6, 0.8)] if args.sweep else DEFAULT_SWEEP)
+    sweep: Sweep = ([(n, t, th) for th in (False, True) for n in (30, 60, 100) for t in (0.4, 0.6)]
+                    if args.sweep else DEFAULT_SWEEP)
     if not args.skip_hard:
         for which in ("tune", "report") if args.hard == "both" else (args.hard,):
             bench_hard(which, args.radius, args.threads, sweep, args.hard_products or None)
+    if not args.skip_hard and not args.skip_sandbox:
         datas, truth = _sandbox_samples(2000)
         bench_verified("sandbox catalog (2,000 items, seed 1)", datas, truth, args.radius, args.threads, sweep)
     if not args.skip_hashing:

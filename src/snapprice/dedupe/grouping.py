@@ -167,9 +167,9 @@ class _Checks:
 
     def __init__(self, nodes: _Nodes, digests: np.ndarray, feats: Features | None, threshold: int,
                  verifier: PairVerifier | None, colour_tolerance: float, chroma_tolerance: float,
-                 ncc_min: float) -> None:
+                 ncc_min: float, thumbnails: bool = False) -> None:
         self.nodes, self.digests, self.feats, self.threshold = nodes, digests, feats, threshold
-        self.verifier = verifier
+        self.verifier, self.thumbnails = verifier, thumbnails
         self.colour_tolerance, self.chroma_tolerance, self.ncc_min = colour_tolerance, chroma_tolerance, ncc_min
         self.memo: dict[tuple[int, int], bool] = {}
 
@@ -178,9 +178,6 @@ class _Checks:
         ok, score = np.ones(a.size, dtype=bool), np.zeros(a.size)
         if a.size == 0:
             return ok, score
-        if self.verifier is not None:
-            ok, score = self.verifier(self.digests[a].tolist(), self.digests[b].tolist())
-            return np.asarray(ok, dtype=bool), np.asarray(score, dtype=np.float64)
         feats, colour = self.feats, self.nodes.colour
         both = feats.ok[a] & feats.ok[b] if feats is not None else np.zeros(a.size, dtype=bool)
         if both.any():
@@ -188,6 +185,13 @@ class _Checks:
             ncc, chroma = pair_scores(feats.thumb, a[both], b[both])
             ok[both] = (ncc >= self.ncc_min) & (chroma <= self.chroma_tolerance)
             score[both] = ncc
+        if self.verifier is not None:
+            run = ok if self.thumbnails else np.ones(a.size, dtype=bool)
+            ok = np.zeros(a.size, dtype=bool)
+            v_ok, v_score = self.verifier(self.digests[a[run]].tolist(), self.digests[b[run]].tolist())
+            ok[run] = np.asarray(v_ok, dtype=bool)
+            score[run] = np.asarray(v_score, dtype=np.float64)
+            return ok, score
         rest = ~both
         if rest.any():
             dist = popcount64(self.nodes.phash[a[rest]] ^ self.nodes.phash[b[rest]])
@@ -280,13 +284,16 @@ def group(
     chroma_tolerance: float = CHROMA_TOLERANCE,
     ncc_min: float = NCC_MIN,
     verifier: PairVerifier | None = None,
+    thumbnails: bool = False,
 ) -> pl.DataFrame:
     """Add ``group_id`` (0..n-1), ``is_representative`` and ``distance`` to hashed records.
 
     ``records`` needs ``digest``, ``phash``, ``width``, ``height`` (``sku`` and any other
     columns pass through). With a ``dup`` column (``features.describe_many`` bytes) candidates
     also come from untrimmed and crop-window hashes and every candidate pair is verified by
-    ``verifier`` (digest pairs → verified, score) or else on thumbnails (``verify=False``:
+    ``verifier`` (digest pairs → verified, score; with ``thumbnails=True`` only pairs whose
+    thumbnails agree too: measured no better on the hard set, and it loses framed copies)
+    or else on thumbnails (``verify=False``:
     pHash pairs and the colour check only); rows without one fall back to ``colour`` when
     present. No chaining: every member is verified against its representative
     (``_anchored``). Exactly one row per group is the representative: the first row carrying
@@ -315,7 +322,7 @@ def group(
         pi, pj = near_pairs(nodes.phash[heads], threshold, threads=threads, band_bits=band_bits)
         a, b = heads[pi], heads[pj]
     checks = _Checks(nodes, digests, feats, threshold, verifier if verify else None, colour_tolerance,
-                     chroma_tolerance, ncc_min)
+                     chroma_tolerance, ncc_min, thumbnails)
     ok, score = checks.many(a, b)
     checks.memo.update(((int(x), int(y)), bool(v)) for x, y, v in zip(a, b, ok, strict=True))
     rep = _anchored(nodes.phash.size, a[ok], b[ok], score[ok], nodes.area, checks.one)
