@@ -15,6 +15,7 @@ import random
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
@@ -32,6 +33,7 @@ from dedupe_eval import (
     recall_by_kind,
     render_scene,
 )
+from dedupe_hard import REPORT, TUNE, HardParams, make_hard_set
 from snapprice.dedupe.features import (
     _SPAN_MATS,
     CHROMA_TOLERANCE,
@@ -47,10 +49,12 @@ from snapprice.dedupe.grouping import (
     WINDOW_BAND_BITS,
     WINDOW_RADIUS,
     _candidates,
+    candidate_digests,
     group,
 )
 from snapprice.dedupe.hamming import brute_force_pairs, near_pairs, popcount64
 from snapprice.dedupe.hashing import hamming, hash_image, hash_many, to_signed64
+from snapprice.dedupe.local import COLOUR_TOLERANCE, MIN_INLIERS, LocalVerifier, MemoryFeatureCache, features_with_cache
 
 T = TypeVar("T")
 GROUP_DEFAULTS = {"window_radius": WINDOW_RADIUS, "chroma_tolerance": CHROMA_TOLERANCE, "ncc_min": NCC_MIN}
@@ -283,6 +287,78 @@ def bench_sandbox(n_items: int, sweep: list[Knobs]) -> None:
     _sweep(_frame_of(datas), truth, None, sweep)
 
 
+def largest_wrong_group(truth: list[int], predicted: list[int]) -> int:
+    """Images in the largest predicted group that holds more than one true cluster (0: none)."""
+    members: dict[int, set[int]] = {}
+    sizes: dict[int, int] = {}
+    for t, p in zip(truth, predicted, strict=True):
+        members.setdefault(p, set()).add(t)
+        sizes[p] = sizes.get(p, 0) + 1
+    return max((sizes[p] for p, m in members.items() if len(m) > 1), default=0)
+
+
+def _sandbox_samples(n_items: int) -> tuple[list[bytes], list[int]]:
+    from snapprice.sandbox.catalogs import generate_catalog
+    from snapprice.sandbox.config import SandboxConfig
+    from snapprice.sandbox.world import build_world
+
+    world = build_world(SandboxConfig(n_products=n_items))
+    with tempfile.TemporaryDirectory() as tmp:
+        cat = generate_catalog(world, Path(tmp), n_items=n_items, seed=1)
+        skus = list(cat.product_of)
+        cluster = {s: i for i, g in enumerate(cat.duplicate_groups) for s in g}
+        truth = [cluster.get(s, len(skus) + i) for i, s in enumerate(skus)]
+        datas = [(Path(tmp) / "images" / f"{s}.jpg").read_bytes() for s in skus]
+    return datas, truth
+
+
+Sweep = list[tuple[int, float, bool]]  # (min inliers, colour tolerance, thumbnails checked too)
+
+
+def bench_verified(name: str, datas: list[bytes], truth: list[int], threshold: int, workers: int,
+                   sweep: Sweep) -> None:
+    """The stage's path: hash, candidates, local features of images with candidates, groups
+    verified on them; P/R and the largest wrong group at each (min inliers, colour tolerance)."""
+    frame = _frame_of(datas)
+    t = time.perf_counter()
+    wanted = candidate_digests(frame, threshold)
+    t_cand = time.perf_counter() - t
+    sources = dict(zip(frame["digest"].to_list(), datas, strict=True))
+    t = time.perf_counter()
+    feats = features_with_cache({d: sources[d] for d in sorted(wanted)}, MemoryFeatureCache(), workers)
+    t_feat = time.perf_counter() - t
+    print(f"## {name}: {len(datas)} images, {len(set(truth))} true clusters; threshold {threshold}: "
+          f"{len(wanted)} images with candidates ({t_cand:.2f} s), local features "
+          f"{t_feat / max(len(wanted), 1) * 1e3:.1f} ms per image on {workers} workers")
+    print("| thumbnails too | min inliers | colour tol. | precision | recall | largest wrong group | pairs verified "
+          "| ms per pair |")
+    print("|---|---|---|---|---|---|---|---|")
+    for min_inl, tol, thumbs in sweep:
+        verifier = LocalVerifier(feats, min_inliers=min_inl, colour_tolerance=tol)
+        t = time.perf_counter()
+        pred = group(frame, threshold, verifier=verifier, thumbnails=thumbs)["group_id"].to_list()
+        dt = time.perf_counter() - t
+        matched = sum(1 for sc in verifier.scores.values() if sc.inliers or sc.same)
+        p, r = pairwise_scores(truth, pred)
+        worst = largest_wrong_group(truth, pred)
+        print(f"| {'yes' if thumbs else 'no'} | {min_inl} | {tol} | {p:.4f} | {r:.4f} | {worst} | "
+              f"{len(verifier.scores):,} ({matched:,} past colour) | {dt / max(len(verifier.scores), 1) * 1e3:.2f} |",
+              flush=True)
+
+
+def bench_hard(which: str, threshold: int, workers: int, sweep: Sweep,
+               n_products: int | None = None) -> None:
+    params: HardParams = {"tune": TUNE, "report": REPORT}[which]
+    if n_products:
+        params = replace(params, n_products=n_products)
+    samples = make_hard_set(params)
+    bench_verified(f"hard set {which.upper()}", [s.data for s in samples], [s.cluster for s in samples],
+                   threshold, workers, sweep)
+
+
+DEFAULT_SWEEP: Sweep = [(MIN_INLIERS, COLOUR_TOLERANCE, False)]  # the defaults of the stage
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=2000, help="JPEGs for the hashing benchmark")
@@ -296,7 +372,21 @@ def main() -> None:
     ap.add_argument("--skip-1m", action="store_true")
     ap.add_argument("--skip-accuracy", action="store_true")
     ap.add_argument("--scenes", type=int, default=200)
+    ap.add_argument("--skip-hard", action="store_true", help="skip the hard sets and the sandbox at the defaults")
+    ap.add_argument("--hard", choices=("tune", "report", "both"), default="report",
+                    help="which hard set (tune on TUNE only; quote REPORT)")
+    ap.add_argument("--hard-products", type=int, default=0, help="fewer products for a quick look")
+    ap.add_argument("--skip-sandbox", action="store_true", help="no sandbox catalog on the stage's path")
+    ap.add_argument("--sweep", action="store_true", help="min inliers × colour tolerance around the defaults")
     args = ap.parse_args()
+    sweep: Sweep = ([(n, t, th) for th in (False, True) for n in (30, 60, 100) for t in (0.4, 0.6)]
+                    if args.sweep else DEFAULT_SWEEP)
+    if not args.skip_hard:
+        for which in ("tune", "report") if args.hard == "both" else (args.hard,):
+            bench_hard(which, args.radius, args.threads, sweep, args.hard_products or None)
+    if not args.skip_hard and not args.skip_sandbox:
+        datas, truth = _sandbox_samples(2000)
+        bench_verified("sandbox catalog (2,000 items, seed 1)", datas, truth, args.radius, args.threads, sweep)
     if not args.skip_hashing:
         for kind in ("scenes", "photos") if args.images == "both" else (args.images,):
             bench_hashing(args.n, args.repeat, kind)

@@ -76,6 +76,40 @@ def refresh(ctx: typer.Context) -> None:
                   f"in {time.monotonic() - started:.1f} s")
 
 
+@app.command("forget-matches")
+def forget_matches_command(
+    ctx: typer.Context,
+    before_version: Annotated[int, typer.Option(
+        "--before-version", min=1,
+        help="Forget what groups made by a grouping rule older than this matched "
+             "(2: groups that could chain, before precision-first dedupe).")] = 2,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count them; delete nothing.")] = False,
+) -> None:
+    """Delete matches a SKU got through another SKU's picture in groups of an older dedupe.
+
+    Such groups could hold different products (one group's search result was matched to all
+    of them); the next run matches these SKUs again under today's rule.
+    """
+    from snapprice.store.database import make_engine
+    from snapprice.store.groups import forget_matches
+
+    settings = settings_from(ctx)
+    with database_from(ctx, settings) as db:
+        engine = make_engine(db)
+        try:
+            with engine.connect() as conn:
+                n_matches, n_skus = forget_matches(conn, before_version)
+                if dry_run:
+                    conn.rollback()
+                else:
+                    conn.commit()
+        finally:
+            engine.dispose()
+    verb = "would delete" if dry_run else "deleted"
+    console.print(f"{verb} {n_matches} match(es) of {n_skus} SKU(s) grouped under another SKU's picture "
+                  f"by a dedupe older than version {before_version}")
+
+
 @app.command()
 def status(
     ctx: typer.Context,

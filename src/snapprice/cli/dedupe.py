@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from snapprice.dedupe.hashing import MemoryHashCache, from_signed64
+from snapprice.dedupe.page import groups_html
 from snapprice.dedupe.stage import DedupeResult, ImageLimits, dedupe_catalog
 from snapprice.errors import SnappriceError
 from snapprice.settings import load_settings
@@ -67,8 +68,10 @@ def dedupe_command(
     json_out: bool = False,
     workers: int = 0,
     config: Path | None = None,
+    html_out: Path | None = None,
 ) -> int:
-    """Run dedupe on a catalog and print the result; returns the exit code (0 ok, 2 error)."""
+    """Run dedupe on a catalog and print the result; returns the exit code (0 ok, 2 error).
+    ``html_out``: also write every multi-image group as a row of thumbnails there."""
     err = Console(stderr=True)
     try:
         settings = load_settings(config, require_credentials=False).dedupe
@@ -90,6 +93,14 @@ def dedupe_command(
     except SnappriceError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         return 2
+    if html_out is not None:
+        try:
+            html_out.write_text(groups_html(result.frame, result.sources, result.scores,
+                                            f"dedupe groups of {catalog.name}"), encoding="utf-8")
+        except OSError as exc:
+            err.print(f"[bold red]error:[/] {html_out}: cannot be written ({exc.strerror})",
+                      highlight=False, soft_wrap=True)
+            return 2
     if json_out:
         sys.stdout.write(json.dumps(_as_json(result, catalog, limit), ensure_ascii=False) + "\n")
     else:
@@ -107,8 +118,11 @@ def dedupe(
         help="pHash Hamming radius for candidate pairs, then verified on thumbnails (default: config).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Machine-readable result on stdout.")] = False,
     workers: Annotated[int, typer.Option("--workers", min=0, help="Hashing processes (0: every core).")] = 0,
+    html_out: Annotated[Path | None, typer.Option(
+        "--html", help="Write every group of two or more images as thumbnails with pair scores "
+                       "(one offline HTML file).")] = None,
 ) -> None:
     """Group near-duplicate images of CATALOG and report the searches saved."""
     root = ctx.find_root().obj or {}
-    code = dedupe_command(catalog, threshold, json_out, workers, root.get("config"))
+    code = dedupe_command(catalog, threshold, json_out, workers, root.get("config"), html_out)
     raise typer.Exit(code)

@@ -5,11 +5,15 @@ Candidate pairs: pHashes within ``threshold`` bits (``hamming.near_pairs``) and,
 with a ``dup`` descriptor column, untrimmed hashes and full hashes within ``window_radius``
 of another image's crop-window hashes. Both searches cap the bits probed per band
 (``band_bits``): complete up to 8 (pHash) and 5 (windows) bits, most pairs beyond. Every
-candidate is verified on the 8×8 colour thumbnails (``features.verify_pairs``); rows
-without a descriptor fall back to the 2×2 ``colour`` check: recolourings of a product are
-different products with the same luminance hash. Linked images form groups (connected
-components); the representative is the largest image, ties broken by the smallest digest;
-``group_id`` counts groups in order of their first row.
+candidate is verified: by a ``verifier`` when given (``local``: keypoints and object colour,
+what ``stage`` passes), else on the 8×8 colour thumbnails (``features.pair_scores``), else by
+the 2×2 ``colour`` check: recolourings of a product are different products with the same
+luminance hash.
+
+Groups never chain (``_anchored``): every member is verified directly against its group's
+representative, so A~B and B~C with A≁C is not one group; a member verified against two
+groups' representatives stays alone. The representative is the larger image of the pair
+that founded the group; ``group_id`` counts groups in order of their first row.
 
 Example: ``a`` and ``b`` differ in one bit (``a`` is larger: it represents the group), ``c``
 is far from both::
@@ -23,23 +27,24 @@ is far from both::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from snapprice.dedupe.colour import COLOUR_TOLERANCE, colours_agree
-from snapprice.dedupe.features import CHROMA_TOLERANCE, NCC_MIN, Features, unpack, verify_pairs
+from snapprice.dedupe.features import CHROMA_TOLERANCE, NCC_MIN, Features, pair_scores, unpack
 from snapprice.dedupe.hamming import near_pairs, near_pairs_between, popcount64
 
 DEFAULT_THRESHOLD = 14  # docs/dedupe.md: candidates within 14 bits (banded), verified on thumbnails
 BAND_BITS = 2  # pHash search probes ≤ 2 bits per band: complete to 8 bits, most pairs at 10–12
 WINDOW_RADIUS = 8  # a full hash against another image's crop-window hashes
 WINDOW_BAND_BITS = 1  # window search probes ≤ 1 bit per band: complete to 5 bits, most at 6–8
+# Stored with a run's groups. 1 (NULL in the database): connected components, which chained;
+# 2: no chaining, every member verified against its representative (local features in stage).
+DEDUPE_VERSION = 2
 GROUP_COLUMNS = ("group_id", "is_representative", "distance")
 
 
@@ -148,37 +153,104 @@ def _nodes(frame: pl.DataFrame, colour_check: bool) -> _Nodes:
     return _Nodes(node_of_row, first_row, phash, area, colour)
 
 
-def _verified(a: np.ndarray, b: np.ndarray, feats: Features | None, colour: np.ndarray | None,
-              colour_tolerance: float, chroma_tolerance: float, ncc_min: float) -> np.ndarray:
-    """Which candidate pairs hold: on the thumbnails where both nodes have a descriptor, else
-    on the colour signal (when checked), else all."""
-    keep = np.ones(a.size, dtype=bool)
-    if a.size == 0:
-        return keep
-    both = feats.ok[a] & feats.ok[b] if feats is not None else np.zeros(a.size, dtype=bool)
-    if both.any():
-        keep[both] = verify_pairs(feats, a[both], b[both], ncc_min=ncc_min, chroma_tolerance=chroma_tolerance)
-    if colour is not None and (~both).any():
-        keep[~both] = colours_agree(colour[a[~both]], colour[b[~both]], colour_tolerance)
-    return keep
+# Digest pairs → (verified, score: higher is surer): a verifier from outside (``local``).
+PairVerifier = Callable[[Sequence[str], Sequence[str]], tuple[np.ndarray, np.ndarray]]
 
 
-def _components(leader: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Each node's connected component over the links node → leader and a → b."""
-    n_nodes = leader.size
-    src = np.concatenate([np.arange(n_nodes), a])
-    dst = np.concatenate([leader, b])
-    graph = coo_matrix((np.ones(src.size, dtype=np.int8), (src, dst)), shape=(n_nodes, n_nodes))
-    return connected_components(graph, directed=False)[1]
+class _Checks:
+    """Pair verification over nodes, with a score per pair (higher: surer), memoised for the
+    on-demand checks of a node against a group's representative.
+
+    By the ``verifier`` when given (digest pairs), else on the thumbnails where both nodes
+    have a descriptor, else on the colour signal with the pHash within ``threshold``.
+    """
+
+    def __init__(self, nodes: _Nodes, digests: np.ndarray, feats: Features | None, threshold: int,
+                 verifier: PairVerifier | None, colour_tolerance: float, chroma_tolerance: float,
+                 ncc_min: float, thumbnails: bool = False) -> None:
+        self.nodes, self.digests, self.feats, self.threshold = nodes, digests, feats, threshold
+        self.verifier, self.thumbnails = verifier, thumbnails
+        self.colour_tolerance, self.chroma_tolerance, self.ncc_min = colour_tolerance, chroma_tolerance, ncc_min
+        self.memo: dict[tuple[int, int], bool] = {}
+
+    def many(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(verified, score) of node pairs."""
+        ok, score = np.ones(a.size, dtype=bool), np.zeros(a.size)
+        if a.size == 0:
+            return ok, score
+        feats, colour = self.feats, self.nodes.colour
+        both = feats.ok[a] & feats.ok[b] if feats is not None else np.zeros(a.size, dtype=bool)
+        if both.any():
+            assert feats is not None
+            ncc, chroma = pair_scores(feats.thumb, a[both], b[both])
+            ok[both] = (ncc >= self.ncc_min) & (chroma <= self.chroma_tolerance)
+            score[both] = ncc
+        if self.verifier is not None:
+            run = ok if self.thumbnails else np.ones(a.size, dtype=bool)
+            ok = np.zeros(a.size, dtype=bool)
+            v_ok, v_score = self.verifier(self.digests[a[run]].tolist(), self.digests[b[run]].tolist())
+            ok[run] = np.asarray(v_ok, dtype=bool)
+            score[run] = np.asarray(v_score, dtype=np.float64)
+            return ok, score
+        rest = ~both
+        if rest.any():
+            dist = popcount64(self.nodes.phash[a[rest]] ^ self.nodes.phash[b[rest]])
+            near = dist <= self.threshold
+            if colour is not None:
+                near &= colours_agree(colour[a[rest]], colour[b[rest]], self.colour_tolerance)
+            ok[rest] = near
+            score[rest] = -dist.astype(np.float64)
+        return ok, score
+
+    def one(self, x: int, y: int) -> bool:
+        key = (min(x, y), max(x, y))
+        if key not in self.memo:
+            self.memo[key] = bool(self.many(np.array([key[0]]), np.array([key[1]]))[0][0])
+        return self.memo[key]
 
 
-def _representatives(comp: np.ndarray, area: np.ndarray) -> np.ndarray:
-    """Representative node per component: largest area, then smallest digest (node id)."""
-    rank = np.lexsort((np.arange(comp.size), -area, comp))
-    is_first = np.r_[True, comp[rank][1:] != comp[rank][:-1]]
-    rep_node = np.empty(comp.max() + 1, dtype=np.int64)
-    rep_node[comp[rank][is_first]] = rank[is_first]
-    return rep_node
+def _anchored(n: int, a: np.ndarray, b: np.ndarray, score: np.ndarray, area: np.ndarray,
+              check: Callable[[int, int], bool]) -> np.ndarray:
+    """Groups without chaining: each node's representative (itself when alone).
+
+    Verified pairs are taken by score, best first. Two lone nodes found a group, the larger
+    (then smaller id) its representative; a lone node joins a group only if it verifies
+    against the group's representative (``check``); two groups merge only if every member of
+    the one whose representative is smaller verifies against the other's. Afterwards a
+    member verified against another group's representative too is ambiguous: it stays alone.
+    So every member of a group is verified against its representative: A~B, B~C, A≁C never
+    makes A, B, C one group.
+    """
+    rep = np.arange(n)
+    members: dict[int, list[int]] = {}
+    for k in np.lexsort((b, a, -score)).tolist():
+        i, j = int(a[k]), int(b[k])
+        ri, rj = int(rep[i]), int(rep[j])
+        if ri == rj and ri in members:
+            continue
+        if ri not in members and rj not in members:  # two lone nodes
+            r = i if (area[i], -i) >= (area[j], -j) else j
+            rep[i] = rep[j] = r
+            members[r] = [i, j]
+        elif rj not in members or ri not in members:  # a lone node and a group
+            node, r = (j, ri) if rj not in members else (i, rj)
+            if node == r or check(node, r):
+                rep[node] = r
+                members[r].append(node)
+        else:  # two groups
+            keep, drop = (ri, rj) if (area[ri], -ri) >= (area[rj], -rj) else (rj, ri)
+            if all(check(m, keep) for m in members[drop]):
+                rep[members[drop]] = keep
+                members[keep] += members.pop(drop)
+    for k in range(a.size):  # ambiguous members: verified against another group's representative
+        for x, y in ((int(a[k]), int(b[k])), (int(b[k]), int(a[k]))):
+            if rep[x] != x and rep[y] == y and y in members and rep[x] != y and check(x, y):
+                members[int(rep[x])].remove(x)
+                rep[x] = x
+    for r, group in members.items():  # a group left with its representative alone
+        if len(group) == 1:
+            rep[r] = r
+    return rep
 
 
 def _group_ids(comp_of_row: np.ndarray) -> np.ndarray:
@@ -211,15 +283,21 @@ def group(
     band_bits: int | None = BAND_BITS,
     chroma_tolerance: float = CHROMA_TOLERANCE,
     ncc_min: float = NCC_MIN,
+    verifier: PairVerifier | None = None,
+    thumbnails: bool = False,
 ) -> pl.DataFrame:
     """Add ``group_id`` (0..n-1), ``is_representative`` and ``distance`` to hashed records.
 
     ``records`` needs ``digest``, ``phash``, ``width``, ``height`` (``sku`` and any other
     columns pass through). With a ``dup`` column (``features.describe_many`` bytes) candidates
-    also come from untrimmed and crop-window hashes and every candidate pair is verified on
-    thumbnails (``verify=False``: pHash pairs and the colour check only); rows without one
-    fall back to ``colour`` when present. Exactly one row per group is the representative:
-    the first row carrying the group's representative digest.
+    also come from untrimmed and crop-window hashes and every candidate pair is verified by
+    ``verifier`` (digest pairs → verified, score; with ``thumbnails=True`` only pairs whose
+    thumbnails agree too: measured no better on the hard set, and it loses framed copies)
+    or else on thumbnails (``verify=False``:
+    pHash pairs and the colour check only); rows without one fall back to ``colour`` when
+    present. No chaining: every member is verified against its representative
+    (``_anchored``). Exactly one row per group is the representative: the first row carrying
+    the group's representative digest.
     """
     frame = _as_frame(records)
     if frame.height == 0:
@@ -227,28 +305,51 @@ def group(
             pl.lit(None, pl.Int64).alias("group_id"), pl.lit(None, pl.Boolean).alias(
                 "is_representative"), pl.lit(None, pl.Int64).alias("distance"))
     nodes = _nodes(frame, colour_check)
-    leader = _leaders(nodes.phash, nodes.colour, colour_tolerance)
-    heads = np.flatnonzero(leader == np.arange(leader.size))
+    digests = frame["digest"].to_numpy()[nodes.first_row]
     feats = None
     if verify and "dup" in frame.columns and frame["dup"].null_count() < frame.height:
         dups = frame["dup"].to_list()
         feats = unpack([dups[i] for i in nodes.first_row])
+    # Equal pHashes (and colours) are collapsed first when nothing verifies them further: a
+    # bucket of identical hashes would blow up the pair search.
+    leader = (np.arange(nodes.phash.size) if verifier is not None or feats is not None
+              else _leaders(nodes.phash, nodes.colour, colour_tolerance))
+    heads = np.flatnonzero(leader == np.arange(leader.size))
+    if feats is not None:
         a, b = _candidates(nodes.phash, feats, heads, threshold, window_radius, threads,
                            window_band_bits, band_bits)
     else:
         pi, pj = near_pairs(nodes.phash[heads], threshold, threads=threads, band_bits=band_bits)
         a, b = heads[pi], heads[pj]
-    keep = _verified(a, b, feats, nodes.colour, colour_tolerance, chroma_tolerance, ncc_min)
-    comp = _components(leader, a[keep], b[keep])
-    comp_of_row = comp[nodes.of_row]
-    rep_of_row = _representatives(comp, nodes.area)[comp_of_row]
+    checks = _Checks(nodes, digests, feats, threshold, verifier if verify else None, colour_tolerance,
+                     chroma_tolerance, ncc_min, thumbnails)
+    ok, score = checks.many(a, b)
+    checks.memo.update(((int(x), int(y)), bool(v)) for x, y, v in zip(a, b, ok, strict=True))
+    rep = _anchored(nodes.phash.size, a[ok], b[ok], score[ok], nodes.area, checks.one)
+    rep = rep[leader]  # a collapsed node goes where its leader went
+    rep_of_row = rep[nodes.of_row]
     distance = popcount64(nodes.phash[nodes.of_row] ^ nodes.phash[rep_of_row]).astype(np.int64)
     return frame.with_columns(
-        pl.Series("group_id", _group_ids(comp_of_row), dtype=pl.Int64),
-        pl.Series("is_representative", _representative_rows(nodes.of_row, rep_of_row, comp_of_row),
+        pl.Series("group_id", _group_ids(rep_of_row), dtype=pl.Int64),
+        pl.Series("is_representative", _representative_rows(nodes.of_row, rep_of_row, rep_of_row),
                   dtype=pl.Boolean),
         pl.Series("distance", distance, dtype=pl.Int64),
     )
+
+
+def candidate_digests(records: pl.DataFrame, threshold: int = DEFAULT_THRESHOLD, *, threads: int = 1,
+                      window_radius: int = WINDOW_RADIUS) -> set[str]:
+    """Digests of the images that have a hash candidate: the only ones a ``verifier`` sees, so
+    the only ones whose local features are needed."""
+    frame = _as_frame(records)
+    if frame.height == 0 or "dup" not in frame.columns or frame["dup"].null_count() == frame.height:
+        return set()
+    nodes = _nodes(frame, colour_check=False)
+    dups = frame["dup"].to_list()
+    feats = unpack([dups[i] for i in nodes.first_row])
+    a, b = _candidates(nodes.phash, feats, np.arange(nodes.phash.size), threshold, window_radius, threads)
+    digests = frame["digest"].to_numpy()[nodes.first_row]
+    return set(digests[np.unique(np.concatenate([a, b]))].tolist())
 
 
 def dedupe_stats(grouped: pl.DataFrame, rejects: int | Sequence[Any] = 0) -> DedupeStats:

@@ -14,8 +14,9 @@ from typing import NamedTuple
 
 import polars as pl
 
-from snapprice.dedupe.grouping import DedupeStats, dedupe_stats, group
+from snapprice.dedupe.grouping import DedupeStats, candidate_digests, dedupe_stats, group
 from snapprice.dedupe.hashing import HashCache, ImageSource, hash_with_cache, to_signed64
+from snapprice.dedupe.local import FeatureCache, LocalVerifier, MemoryFeatureCache, PairScore, features_with_cache
 from snapprice.errors import ImageRejected
 from snapprice.ingest.catalog import read_catalog
 from snapprice.ingest.fetch import image_client
@@ -42,6 +43,9 @@ class DedupeResult:
     rejects: list[Reject] = field(default_factory=list)
     stats: DedupeStats | None = None
     hashed: int = 0  # images hashed now (the rest came from the cache)
+    described: int = 0  # images whose local features were needed (they had hash candidates)
+    scores: dict[tuple[str, str], PairScore] = field(default_factory=dict)  # digest pairs verified
+    sources: dict[str, ImageSource] = field(default_factory=dict)  # digest → bytes or path (the HTML page)
     # Every SKU of the catalog's usable rows, images that failed to load included: a SKU
     # whose picture is unreachable today is still in the catalog.
     skus: frozenset[str] = frozenset()
@@ -94,11 +98,14 @@ def dedupe_catalog(
     progress: Progress | None = None,
     allow_outside: bool = False,
     limit: int | None = None,
+    features: FeatureCache | None = None,
 ) -> DedupeResult:
     """Read, load, hash and group a catalog. CatalogError when it cannot be read at all.
 
     ``allow_outside``: image paths may leave the catalog's folder (``[catalog]``).
-    ``limit``: only the first ``limit`` usable rows (a trial run; the others are not read)."""
+    ``limit``: only the first ``limit`` usable rows (a trial run; the others are not read).
+    ``features``: the cache of local features (in memory when None); they are computed only
+    for images that have hash candidates, and verify those pairs (``local``)."""
     read = read_catalog(catalog, allow_outside=allow_outside)
     source = Path(catalog).name
     rejects = list(read.rejects)
@@ -143,6 +150,11 @@ def dedupe_catalog(
         pl.Series("colour", colours, dtype=pl.Int64),
         pl.Series("dup", dups, dtype=pl.Binary),
     )
-    grouped = group(frame, threshold)
-    return DedupeResult(grouped, rejects, dedupe_stats(grouped, rejects), hashed,
-                        frozenset(read.items["sku"].to_list()))
+    wanted = candidate_digests(frame, threshold)
+    local = features_with_cache(
+        {d: to_hash[d] for d in sorted(wanted)}, features if features is not None else MemoryFeatureCache(),
+        workers, progress=(lambda k: progress("verify", k, len(wanted))) if progress else None)
+    verifier = LocalVerifier(local)
+    grouped = group(frame, threshold, verifier=verifier)
+    return DedupeResult(grouped, rejects, dedupe_stats(grouped, rejects), hashed, len(wanted), verifier.scores,
+                        to_hash, frozenset(read.items["sku"].to_list()))

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from snapprice.dedupe.grouping import DEDUPE_VERSION
 from snapprice.store.sql import statement
 
 
@@ -54,7 +55,8 @@ def store_groups(conn: Connection, run_id: int, groups: Iterable[GroupRow]) -> i
     conn.execute(
         statement("store/insert_groups"),
         [{"run": run_id, "group": g.group_id, "representative": g.representative_id,
-          "digest": g.representative_digest, "n_members": len(g.members)} for g in groups],
+          "digest": g.representative_digest, "n_members": len(g.members), "version": DEDUPE_VERSION}
+         for g in groups],
     )
     conn.execute(
         statement("store/insert_group_members"),
@@ -84,3 +86,11 @@ def load_group_images(conn: Connection, run_id: int) -> dict[int, list[tuple[str
     for g, sku, ref, digest in conn.execute(statement("store/group_images"), {"run": run_id}).all():
         out.setdefault(g, []).append((sku, ref, digest))
     return out
+
+
+def forget_matches(conn: Connection, before_version: int) -> tuple[int, int]:
+    """Delete the matches that SKUs got through another SKU's picture in groups made by a
+    grouping rule older than ``before_version`` (``dedupe.grouping.DEDUPE_VERSION``); (matches,
+    SKUs) deleted. The caller's transaction decides whether it sticks (a dry run rolls back)."""
+    skus = conn.execute(statement("store/forget_matches"), {"version": before_version}).scalars().all()
+    return len(skus), len(set(skus))

@@ -1,12 +1,13 @@
-"""The image_hash table as the hash cache: content digest -> perceptual hash record."""
+"""The image_hash and image_feature tables as caches: content digest -> hash record, local features."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy.engine import Engine
 
 from snapprice.dedupe.hashing import HASH_VERSION, HashRecord, from_signed64, to_signed64
+from snapprice.dedupe.local import LOCAL_VERSION
 from snapprice.store.sql import statement
 
 
@@ -45,3 +46,26 @@ class PgHashCache:
                     for r in records
                 ],
             )
+
+
+class PgFeatureCache:
+    """The `image_feature` table as the cache of local features (``dedupe.local``)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def get_many(self, digests: Sequence[str]) -> dict[str, bytes]:
+        if not digests:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                statement("store/get_features"), {"digests": list(digests), "version": LOCAL_VERSION}
+            ).all()
+        return {d: bytes(x) for d, x in rows}
+
+    def put_many(self, features: Mapping[str, bytes]) -> None:
+        if not features:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(statement("store/put_features"),
+                         [{"digest": d, "version": LOCAL_VERSION, "data": x} for d, x in features.items()])

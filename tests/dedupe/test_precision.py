@@ -1,0 +1,150 @@
+"""Precision first: groups never chain, local features tell look-alike products apart."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from PIL import Image, ImageDraw
+
+from snapprice.cli.dedupe import dedupe_command
+from snapprice.dedupe.grouping import group
+from snapprice.dedupe.hashing import MemoryHashCache
+from snapprice.dedupe.local import MemoryFeatureCache, describe, score, unpack
+from snapprice.dedupe.stage import dedupe_catalog
+
+
+def _frame(digests: Sequence[str], sizes: Sequence[int] | None = None) -> pl.DataFrame:
+    n = len(digests)
+    sizes = sizes or [100] * n
+    return pl.DataFrame({"sku": list(digests), "digest": list(digests), "phash": list(range(n)),
+                         "width": list(sizes), "height": list(sizes)})
+
+
+def _verifier(pairs: dict[tuple[str, str], float]):
+    def verify(a: Sequence[str], b: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        got = [pairs.get((x, y), pairs.get((y, x))) for x, y in zip(a, b, strict=True)]
+        return np.array([g is not None for g in got]), np.array([g or 0.0 for g in got])
+    return verify
+
+
+def _groups(out: pl.DataFrame) -> set[frozenset[str]]:
+    return {frozenset(g) for g in out.group_by("group_id").agg("sku")["sku"].to_list()}
+
+
+def test_no_chaining() -> None:
+    """A~B and B~C, A≁C: never one group (connected components made it one)."""
+    out = group(_frame(["a", "b", "c"]), 8, verifier=_verifier({("a", "b"): 50, ("b", "c"): 40}))
+    assert frozenset("abc") not in _groups(out)
+    assert _groups(out) == {frozenset("ab"), frozenset("c")}
+    # A long chain of look-alikes: no group holds two links' ends.
+    names = [f"n{k}" for k in range(8)]
+    chain = {(names[k], names[k + 1]): 100 - k for k in range(7)}
+    out = group(_frame(names), 8, verifier=_verifier(chain))
+    assert max(len(g) for g in _groups(out)) == 2
+
+
+def test_members_verified_against_the_representative() -> None:
+    """A clique joins one group; a node verified against two groups' representatives stays alone."""
+    clique = {("a", "b"): 90, ("a", "c"): 80, ("b", "c"): 70}
+    out = group(_frame(["a", "b", "c"], [300, 200, 100]), 8, verifier=_verifier(clique))
+    assert _groups(out) == {frozenset("abc")}
+    assert out.filter("is_representative")["sku"].to_list() == ["a"]  # the larger of the founding pair
+    torn = {("a", "b"): 90, ("c", "d"): 90, ("x", "a"): 50, ("x", "c"): 50}
+    out = group(_frame(["a", "b", "c", "d", "x"], [300, 100, 300, 100, 50]), 8, verifier=_verifier(torn))
+    assert _groups(out) == {frozenset("ab"), frozenset("cd"), frozenset("x")}
+
+
+def _bottle(colour: tuple[int, int, int], label: str = "SNAP 42 ml", side: int = 240) -> Image.Image:
+    im = Image.new("RGB", (side, side), (246, 246, 246))
+    draw = ImageDraw.Draw(im)
+    s = side / 300
+    draw.rounded_rectangle((90 * s, 40 * s, 210 * s, 285 * s), round(20 * s), fill=colour)
+    draw.rectangle((100 * s, 110 * s, 200 * s, 215 * s), fill="white")
+    for k in range(7):
+        draw.text((104 * s, 114 * s + 14 * k * s), (label * 2)[k:k + 12], fill="black")
+    return im
+
+
+def _jpeg(im: Image.Image, quality: int = 90) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+RED = (200, 30, 30)
+
+
+@pytest.mark.parametrize(("other", "same"), [
+    (_bottle(RED).crop((12, 12, 240, 240)), True),  # crop ≤ 10 %
+    (_bottle(RED).resize((160, 160)), True),  # rescale
+    (_bottle((30, 60, 200)), False),  # colour variant
+    (_bottle((30, 150, 60)), False),
+    pytest.param(_bottle(RED, "GLOW 42 ml"), False, marks=pytest.mark.xfail(
+        strict=True, reason="known gap (docs/dedupe.md): a label variant keeps most keypoints")),
+])
+def test_local_score(other: Image.Image, same: bool) -> None:
+    original = unpack(describe(np.asarray(_bottle(RED))))
+    assert score(original, unpack(describe(np.asarray(other)))).same == same
+
+
+def _catalog(tmp_path: Path, images: dict[str, bytes]) -> Path:
+    lines = ["sku,image"]
+    for sku, data in images.items():
+        (tmp_path / f"{sku}.jpg").write_bytes(data)
+        lines.append(f"{sku},{sku}.jpg")
+    (tmp_path / "cat.csv").write_text("\n".join(lines) + "\n")
+    return tmp_path / "cat.csv"
+
+
+def _run(path: Path) -> set[frozenset[str]]:
+    result = dedupe_catalog(path, MemoryHashCache(), threshold=14, workers=1, features=MemoryFeatureCache())
+    return _groups(result.frame)
+
+
+def test_catalog_groups(tmp_path: Path) -> None:
+    red = _bottle(RED)
+    framed = Image.new("RGB", (280, 280), "white")
+    framed.paste(red, (20, 20))
+    images = {"red": _jpeg(red), "crop": _jpeg(red.crop((10, 8, 236, 232)), 70), "framed": _jpeg(framed, 60),
+              "blue": _jpeg(_bottle((30, 60, 200))), "green": _jpeg(_bottle((30, 150, 60)))}
+    assert _run(_catalog(tmp_path, images)) == {
+        frozenset({"red", "crop", "framed"}), frozenset({"blue"}), frozenset({"green"})}
+
+
+def test_degenerate_catalogs(tmp_path: Path) -> None:
+    one = tmp_path / "one"
+    one.mkdir()
+    assert _run(_catalog(one, {"only": _jpeg(_bottle(RED))})) == {frozenset({"only"})}
+    same = tmp_path / "same"
+    same.mkdir()
+    data = _jpeg(_bottle(RED))
+    assert _run(_catalog(same, {f"s{k}": data for k in range(4)})) == {frozenset({"s0", "s1", "s2", "s3"})}
+    blank = tmp_path / "blank"
+    blank.mkdir()
+    whites = {f"w{k}": _jpeg(Image.new("RGB", (100 + 20 * k, 100 + 20 * k), "white"), 60 + 10 * k)
+              for k in range(3)}
+    reds = {"r0": _jpeg(Image.new("RGB", (120, 120), RED))}
+    assert _run(_catalog(blank, {**whites, **reds})) == {frozenset(whites), frozenset(reds)}
+
+
+def test_dedupe_command_html_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    red = _bottle(RED)
+    path = _catalog(tmp_path, {"red": _jpeg(red), "crop": _jpeg(red.crop((10, 8, 236, 232)), 70),
+                               "blue": _jpeg(_bottle((30, 60, 200)))})
+    page = tmp_path / "groups.html"
+    assert dedupe_command(path, None, True, 1, html_out=page) == 0
+    out = json.loads(capsys.readouterr().out)
+    groups = {i["sku"]: i["group"] for i in out["images"]}
+    assert groups["red"] == groups["crop"] != groups["blue"]
+    text = page.read_text(encoding="utf-8")
+    assert text.count('class="g"') == 1  # one group of two or more
+    assert text.count("data:image/jpeg;base64,") == 2  # embedded: the page works offline
+    assert "inliers" in text and ">blue<" not in text
+    assert dedupe_command(path, None, False, 1, html_out=tmp_path / "no" / "such" / "dir.html") == 2
+    assert "cannot be written" in capsys.readouterr().err
