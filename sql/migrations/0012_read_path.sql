@@ -14,8 +14,8 @@
 -- history written with the triggers off (session_replication_role = replica, a restore).
 --
 -- Days are the user's days: daily_price, the window statistics and the alert rules' N-day
--- windows cut days in snapprice_day_zone(), the [report] timezone snapprice writes into
--- snapprice_day_zone() when it opens the database (UTC until then).
+-- windows cut days in snapprice_day_zone(): the [report] timezone, which snapprice sets with
+-- snapprice_set_day_zone() whenever it opens the database (UTC until then).
 
 -- The zone is the function's constant body, rewritten by snapprice_set_day_zone(): the
 -- planner folds it into every query (a day costs one AT TIME ZONE per row, not a lookup),
