@@ -60,7 +60,8 @@ def test_dry_run_changes_nothing(history: dict[int, int], clean_db: Engine) -> N
     s = prune(clean_db, NOW, raw_days=90, snapshot_days=150, dry_run=True)
     assert (s.raw_rows, s.raw_runs, s.batches) == (9, 3, 0)
     assert s.raw_oldest == NOW - timedelta(days=200) and s.raw_newest == NOW - timedelta(days=95)
-    assert [m.rows for m in s.snapshot_months] == [2]  # the month of the run 200 days ago
+    # the month of the run 200 days ago (other tests of the session may leave empty old months)
+    assert [m.rows for m in s.snapshot_months if m.rows] == [2]
     assert _state(clean_db) == before
 
 
@@ -80,9 +81,10 @@ def test_snapshot_days_drops_whole_old_months(history: dict[int, int], clean_db:
     _, _, parts_before = _state(clean_db)
     s = prune(clean_db, NOW, raw_days=90, snapshot_days=150)
     old = (NOW - timedelta(days=200)).strftime("price_snapshot_%Y%m")
-    assert [m.partition for m in s.snapshot_months] == [old]
+    dropped = [m.partition for m in s.snapshot_months]
+    assert old in dropped and all(m.rows == 0 for m in s.snapshot_months if m.partition != old)
     raw, snaps, parts = _state(clean_db)
-    assert len(raw) == 6 and snaps == 2 * (len(AGES) - 1) and parts == [p for p in parts_before if p != old]
+    assert len(raw) == 6 and snaps == 2 * (len(AGES) - 1) and parts == [p for p in parts_before if p not in dropped]
     assert "price_snapshot_default" in parts
     with clean_db.connect() as conn:  # the read path no longer shows the dropped month's listing
         latest = conn.execute(sa.text("SELECT item_id FROM latest_price ORDER BY 1")).scalars().all()
