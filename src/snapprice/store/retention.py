@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
+from snapprice.store.readpath import refresh
 from snapprice.store.sql import statement
 
 
@@ -40,8 +41,9 @@ def prune(engine: Engine, now: datetime, *, raw_days: int, snapshot_days: int | 
           batch: int = 5_000, dry_run: bool = False) -> PruneSummary:
     """Delete raw responses received more than ``raw_days`` before ``now``, in batches of
     ``batch`` rows (one short transaction each); with ``snapshot_days``, drop the monthly
-    snapshot partitions that end at or before ``now - snapshot_days``. ``dry_run``: only say
-    what would go. Running it again right after is a no-op."""
+    snapshot partitions that end at or before ``now - snapshot_days`` and rebuild the read
+    path's tables from what is left. ``dry_run``: only say what would go. Running it again
+    right after is a no-op."""
     raw_cutoff = now - timedelta(days=raw_days)
     with engine.connect() as conn:
         old = conn.execute(statement("retention/old_raw"), {"cutoff": raw_cutoff}).mappings().one()
@@ -59,7 +61,11 @@ def prune(engine: Engine, now: datetime, *, raw_days: int, snapshot_days: int | 
         with engine.begin() as conn:
             rows = conn.execute(statement("retention/snapshot_months"),
                                 {"cutoff": summary.snapshot_cutoff, "dry_run": dry_run}).all()
-        summary.snapshot_months = [SnapshotMonth(name, lo, hi, int(n)) for name, lo, hi, n in rows]
+            summary.snapshot_months = [SnapshotMonth(name, lo, hi, int(n)) for name, lo, hi, n in rows]
+            # A dropped partition fires no DELETE trigger: rebuild the read path's current-state
+            # tables from the snapshots that are left, in the same transaction.
+            if summary.snapshot_months and not dry_run:
+                refresh(conn)
     return summary
 
 
