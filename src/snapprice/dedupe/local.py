@@ -135,9 +135,16 @@ def unpack(data: bytes) -> LocalFeatures:
 _ORB: list[cv2.ORB] = []  # one per process: creating it costs more than a small image's keypoints
 
 
+def _one_thread() -> None:
+    """OpenCV without its own thread pool: the pool runs one worker per core, and a process
+    holding OpenCV's (native, unseen by ``threading``) threads must never fork: the children
+    hung in a lock (seen when a second catalog was deduped in one process)."""
+    cv2.setNumThreads(1)
+
+
 def _orb() -> cv2.ORB:
     if not _ORB:
-        cv2.setNumThreads(1)  # the pool runs one worker per core
+        _one_thread()
         _ORB.append(cv2.ORB_create(nfeatures=N_KEYPOINTS))
     return _ORB[0]
 
@@ -232,6 +239,7 @@ def features_with_cache(sources: Mapping[str, ImageSource], cache: FeatureCache,
     >>> len(features_with_cache({"a": buf.getvalue()}, cache, workers=1)), list(cache.features)
     (1, ['a'])
     """
+    _one_thread()
     raw = cache.get_many(list(sources))
     missing = [(d, src) for d, src in sources.items() if d not in raw]
     if progress is not None and raw:
@@ -265,6 +273,7 @@ class LocalVerifier:
 
     def __init__(self, features: Mapping[str, LocalFeatures], *, min_inliers: int = MIN_INLIERS,
                  colour_tolerance: float = COLOUR_TOLERANCE) -> None:
+        _one_thread()
         self.features, self.min_inliers, self.colour_tolerance = features, min_inliers, colour_tolerance
         self.scores: dict[tuple[str, str], PairScore] = {}  # every pair verified: the HTML report shows them
 
