@@ -85,6 +85,9 @@ def clean_db(engine: Engine) -> Iterator[Engine]:
     """The session database emptied of data before the test (schema kept)."""
     with engine.begin() as conn:
         conn.execute(sa.text(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE"))
+        # A command run against the session database (a CLI test) stores its configured day
+        # zone in it; every test starts from UTC days, as a database no config has opened.
+        conn.execute(sa.text("SELECT snapprice_set_day_zone('UTC')"))
     yield engine
 
 
