@@ -5,11 +5,8 @@ WITH gone AS (
     DELETE FROM match AS m
     WHERE m.sku = ANY(CAST(:skus AS text[]))
     RETURNING m.sku, m.listing_id, m.best_score, m.best_rank, m.last_rank, m.times_seen,
-              m.first_run_id, m.last_run_id, m.first_seen, m.last_seen
+              m.first_run_id, m.last_run_id, m.first_seen, m.last_seen  -- match_retired's order
 ), kept AS (
-    INSERT INTO match_retired (sku, listing_id, best_score, best_rank, last_rank, times_seen,
-                               first_run_id, last_run_id, first_seen, last_seen, reason)
-    SELECT gone.*, CAST(:reason AS text) FROM gone
-    RETURNING 1
+    {keep}
 )
 SELECT count(*) FROM kept

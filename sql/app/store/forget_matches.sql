@@ -1,5 +1,5 @@
 -- Matches of SKUs that were a non-representative member of a group made by an older grouping
--- rule (dedupe_version below :version; NULL: stored before versions were recorded, when groups
+-- rule (dedupe_version below the version asked for; NULL: stored before versions were recorded, when groups
 -- could chain different products): such a SKU was matched through another SKU's picture.
 -- The next run searches them under today's rule and matches them again where they belong.
 WITH stale AS (

@@ -48,14 +48,12 @@ def _statements(cfg: AlertSettings) -> list[tuple[TextClause, dict[str, Any]]]:
         targets = [cfg.target_prices[s] for s in skus]
         keys = [f"target_price:{s}:{format(t.normalize(), 'f')}" for s, t in zip(skus, targets, strict=True)]
         out.append((statement("alerts/target_price", **_STATE), {"skus": skus, "targets": targets, "keys": keys}))
-    if cfg.drop_vs_previous_pct > 0:
-        out.append((statement("alerts/drop_vs_previous", **_VS_PREVIOUS),
-                    {"key": f"drop_vs_previous:{_pct(cfg.drop_vs_previous_pct)}{_abs(cfg)}",
-                     "pct": cfg.drop_vs_previous_pct, **money}))
-    if cfg.rise_vs_previous_pct > 0:
-        out.append((statement("alerts/rise_vs_previous", **_VS_PREVIOUS),
-                    {"key": f"rise_vs_previous:{_pct(cfg.rise_vs_previous_pct)}{_abs(cfg)}",
-                     "pct": cfg.rise_vs_previous_pct, **money}))
+    for rule, pct, direction in (("drop_vs_previous", cfg.drop_vs_previous_pct, -1),
+                                 ("rise_vs_previous", cfg.rise_vs_previous_pct, 1)):
+        if pct > 0:
+            out.append((statement("alerts/change_vs_previous", **_VS_PREVIOUS), {
+                "rule": rule, "key": f"{rule}:{_pct(pct)}{_abs(cfg)}", "pct": pct, "direction": direction,
+                **money}))
     if cfg.drop_vs_average_pct > 0:
         out.append((statement("alerts/drop_vs_average", **_STATE), {
             "pct": cfg.drop_vs_average_pct, "days": cfg.average_days, "min_days": cfg.min_average_days,
