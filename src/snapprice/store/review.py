@@ -89,7 +89,8 @@ def apply(conn: Connection, rows: Iterable[DecisionRow], source: str = "cli") ->
         conn.execute(statement("review/decide"),
                      {**params, "decision": r.decision, "note": r.note, "source": source})
         if r.decision == "reject":
-            retired += conn.execute(statement("review/retire_pair", keep="review/keep_retired"), {**params, "reason": "rejected"}).scalar_one()
+            retire = statement("review/retire_pair", keep="review/keep_retired")
+            retired += conn.execute(retire, {**params, "reason": "rejected"}).scalar_one()
         else:
             restored += conn.execute(statement("review/restore_pair"), params).scalar_one()
         n += 1
@@ -100,7 +101,8 @@ def retire_skus(conn: Connection, skus: Sequence[str], reason: str) -> int:
     """Move every match of these SKUs to ``match_retired``; returns the rows moved."""
     if not skus:
         return 0
-    return int(conn.execute(statement("review/retire_skus", keep="review/keep_retired"), {"skus": list(skus), "reason": reason}).scalar_one())
+    retire = statement("review/retire_skus", keep="review/keep_retired")
+    return int(conn.execute(retire, {"skus": list(skus), "reason": reason}).scalar_one())
 
 
 def retire_catalog_changes(conn: Connection, skus: Sequence[str],
