@@ -40,13 +40,14 @@ def write_config(path: Path, *, database_url: str, catalog: Path, base_url: str,
                  platforms: list[PlatformCfg], concurrency: int = 4, limiter: str = "process",
                  max_attempts: int = 6, max_retry_seconds: float = 60, workers: int = 1,
                  fetch_timeout: float = 15.0, key_env: str = "SNAPPRICE_GATEWAY_KEY",
-                 secret_env: str = "SNAPPRICE_GATEWAY_SECRET") -> Path:
+                 secret_env: str = "SNAPPRICE_GATEWAY_SECRET", match_checks: bool = True) -> Path:
     """A snapprice.toml pointing at ``database_url``, ``catalog`` and the sandbox."""
     body = (f'[database]\nurl = "{database_url}"\n\n[catalog]\npath = "{catalog}"\n\n'
             f"[dedupe]\nworkers = {workers}\nfetch_timeout = {fetch_timeout}\n\n"
             f"[search]\nconcurrency = {concurrency}\nmax_attempts = {max_attempts}\n"
             f'max_retry_seconds = {max_retry_seconds}\nlimiter = "{limiter}"\n\n'
-            "[alerts]\nenabled = false\n\n")
+            "[alerts]\nenabled = false\n\n"
+            f"[match_check]\nenabled = {str(match_checks).lower()}\n\n")
     for p in platforms:
         body += (f'[platforms.{p.name}]\nprotocol = "gateway"\nbase_url = "{base_url}"\n'
                  f"qps = {p.qps}\npages = {p.pages}\ntimeout = {p.timeout}\n"
