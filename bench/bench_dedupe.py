@@ -271,19 +271,10 @@ def bench_sandbox(n_items: int, sweep: list[Knobs]) -> None:
     if importlib.util.find_spec("snapprice.sandbox.catalogs") is None:
         print("## sandbox catalog: snapprice.sandbox.catalogs not in this tree, not evaluated")
         return
-    from snapprice.sandbox.catalogs import generate_catalog
-    from snapprice.sandbox.config import SandboxConfig
-    from snapprice.sandbox.world import build_world
-
-    world = build_world(SandboxConfig(n_products=n_items))
-    with tempfile.TemporaryDirectory() as tmp:
-        cat = generate_catalog(world, Path(tmp), n_items=n_items, seed=1)
-        skus = list(cat.product_of)
-        cluster = {s: i for i, g in enumerate(cat.duplicate_groups) for s in g}
-        truth = [cluster.get(s, len(skus) + i) for i, s in enumerate(skus)]
-        datas = [(Path(tmp) / "images" / f"{s}.jpg").read_bytes() for s in skus]
+    datas, truth = _sandbox_samples(n_items)
+    groups = len({t for t in truth if t < len(truth)})  # ids under len(truth): duplicate groups
     print(f"## sandbox catalog: {n_items} items (dup_rate 0.3, distractor_rate 0.1), "
-          f"{len(cat.duplicate_groups)} duplicate groups")
+          f"{groups} duplicate groups")
     _sweep(_frame_of(datas), truth, None, sweep)
 
 
