@@ -53,6 +53,7 @@ def test_faults_are_reproducible_per_seed_and_target():
     ({"jd": {"explode": 0.1}}, "unknown kind"),
     ({"jd": {"reset": 1.5}}, "not within"),
     ({"jd": {"reset": 0.6, "stall": 0.6}}, "more than 1"),
+    ({"aliyun": {"ban": 0.1}}, "throttles without bans"),
 ])
 def test_bad_fault_config_is_refused(tmp_path, faults, message):
     path = tmp_path / "sb.toml"
@@ -112,6 +113,23 @@ def test_each_fault_kind_breaks_the_call_as_configured():
         assert time.perf_counter() - started >= 0.4
         assert _gateway(c, sb, "jd").json()["error_code"] == "4017"
         assert _gateway(c, sb, "pinduoduo").status_code == 502
+
+
+@pytest.mark.integration
+def test_ban_fault_bans_a_caller_within_its_qps():
+    world = shared_world(60)
+    cfg = world.config.model_copy(update={"faults": {"jd": {"ban": 1.0}, "top": {"ban": 1.0}},
+                                          "qps": 1000, "ban_seconds": 30})
+    with start_in_thread(cfg, world=world) as sb, httpx.Client(timeout=5) as c:
+        assert _gateway(c, sb, "jd").json()["error_code"] == "4008"
+        assert _gateway(c, sb, "taobao").json()["error_code"] in ("0000", "2000")  # others unharmed
+        m = "taobao.tbk.dg.pailitao.widget.convert"
+        err = c.post(f"{sb.base_url}/router/rest", data=top_params(cfg, m, adzone_id="1")).json()
+        assert err["error_response"]["code"] == 7
+        assert "30 more seconds" in err["error_response"]["msg"] + err["error_response"].get("sub_msg", "")
+        stats = sb.stats()
+        assert stats["protocols"]["gateway"]["bans"] == 1 and stats["protocols"]["top"]["bans"] == 1
+        assert stats["protocols"]["gateway"]["faults"] == {}  # a ban, not a broken answer
 
 
 @pytest.mark.integration

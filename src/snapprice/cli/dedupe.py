@@ -104,7 +104,7 @@ def dedupe_command(
     if json_out:
         sys.stdout.write(json.dumps(_as_json(result, catalog, limit), ensure_ascii=False) + "\n")
     else:
-        _print_summary(Console(), result, limit)
+        _print_summary(Console(soft_wrap=True), result, limit)  # a path is never cut in two
     return 0
 
 

@@ -13,8 +13,11 @@ from snapprice.errors import ConfigError
 PLATFORMS = ("taobao", "1688", "jd", "pinduoduo")
 FAULT_KINDS = (
     "http_500", "http_502", "http_503", "reset", "stall", "malformed", "truncated",
-    "code15", "slow",
+    "code15", "slow", "ban",
 )
+# "ban": risk control bans the caller for ban_seconds although it kept to its QPS (real
+# marketplaces do, e.g. for a shared account); only routes that ban know it.
+BAN_FAULT_TARGETS = (*PLATFORMS, "top")
 # Faults keyed "top" apply to the TOP router, "aliyun" to Aliyun ImageSearch, "aop" to the
 # 1688 open platform; platform names to the gateway routes.
 FAULT_TARGETS = (*PLATFORMS, "top", "aliyun", "aop")
@@ -82,6 +85,9 @@ class SandboxConfig(BaseModel):
             for kind, rate in rates.items():
                 if kind not in FAULT_KINDS:
                     raise ValueError(f"faults.{target}.{kind}: unknown kind; use {list(FAULT_KINDS)}")
+                if kind == "ban" and target not in BAN_FAULT_TARGETS:
+                    raise ValueError(f"faults.{target}.ban: this route throttles without bans;"
+                                     f" ban applies to {list(BAN_FAULT_TARGETS)}")
                 if not 0 <= rate <= 1:
                     raise ValueError(f"faults.{target}.{kind}: rate {rate} is not within [0, 1]")
             if sum(rates.values()) > 1:

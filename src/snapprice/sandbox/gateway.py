@@ -137,6 +137,9 @@ async def item_search_img(request: Request, market: Market) -> Response:
         used = _admit(market, key, platform)
         call_args = {k: v[:200] for k, v in params.items() if k not in ("key", "secret")}
         kind = market.faults.decide(platform)
+        if kind == "ban":  # recorded as the refusal (a ban), not as a fault
+            banned = market.limiter.ban(f"gateway:{key}:{platform}")
+            raise _Refusal("4008", f"retry in {banned.wait_seconds} s", banned.used_today)
         if kind is not None:
             market.stats.record("gateway", platform, "fault", code=kind, key=key)
             fault = await fx.broken_response(kind, market.config, request)

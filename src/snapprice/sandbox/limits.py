@@ -73,6 +73,16 @@ class Limiter:
             self._used[(key, day)] = used + 1
             return Verdict(None, 0, used + 1)
 
+    def ban(self, key: str) -> Verdict:
+        """Ban ``key`` now for ``ban_seconds`` whatever its pace (a marketplace's risk control)."""
+        now = self.clock()
+        day = math.floor(self.wall() / self.day_seconds)
+        with self._lock:
+            b = self._buckets.setdefault(key, _Bucket(tokens=0.0, stamp=now))
+            b.banned_until, b.tokens = now + self.ban_seconds, 0.0
+            self.bans += 1
+            return Verdict("ban", self.ban_seconds, self._used.get((key, day), 0))
+
     def used_today(self, key: str) -> int:
         day = math.floor(self.wall() / self.day_seconds)
         with self._lock:

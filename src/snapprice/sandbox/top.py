@@ -209,6 +209,10 @@ async def router(request: Request, market: Market) -> Response:
             raise TopError(7, "accesscontrol.limited-by-app-access-count",
                            f"This ban will last for {verdict.wait_seconds} more seconds")
         kind = market.faults.decide("top")
+        if kind == "ban":  # recorded as the refusal (a ban), not as a fault
+            banned = market.limiter.ban(f"top:{key}:taobao")
+            raise TopError(7, "accesscontrol.limited-by-app-api-access-count",
+                           f"This ban will last for {banned.wait_seconds} more seconds")
         if kind is not None:
             market.stats.record("top", "taobao", "fault", code=kind, key=key)
             fault = await broken_response(kind, market.config, request)
