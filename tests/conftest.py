@@ -25,6 +25,17 @@ DATA_TABLES = (
 )
 
 
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under xdist (``-n 2``), the slow and timed tests share one worker, one after another.
+
+    They start servers, subprocesses and deadlines of their own; two of them side by side on
+    a 2-core machine test the machine, not the code. The quick tests fill the other worker.
+    """
+    for item in items:
+        if item.get_closest_marker("slow") or item.get_closest_marker("timed"):
+            item.add_marker(pytest.mark.xdist_group("heavy"))
+
 def _answers(url: str) -> bool:
     try:
         with psycopg.connect(to_libpq(url), connect_timeout=2):

@@ -113,6 +113,7 @@ def _peak_rss() -> Iterator[dict[str, float]]:
         out["growth_mb"] = (out["peak"] - out["base"]) / 1e6
 
 
+@pytest.mark.timed
 def test_hostile_pages_keep_their_good_items(clean_db, database_url, tmp_path):
     with hostile_market() as market:
         catalog, catalog_rejects = _catalog(tmp_path, market, n_local=3)

@@ -201,6 +201,7 @@ async def _hammer(searcher: PlatformSearcher, img: QueryImage, calls: int,
     return sent
 
 
+@pytest.mark.timed
 async def test_throughput_at_raised_qps_without_limit_errors():
     qps, calls = 50, 300
     with sandbox(qps=qps, ban_seconds=5) as h:
