@@ -107,3 +107,23 @@ def test_a_flagged_price_is_never_a_skus_best_price_and_landed_price_adds_shippi
     latest = conn.execute(sa.text("SELECT price_flag, landed_price FROM latest_price lp "
                                   "WHERE item_id = 'acc'")).one()
     assert tuple(latest) == ("suspect_low", None)  # shown as it is, with its flag
+
+
+def test_a_flagged_price_is_never_a_skus_low_average_or_chart_point(conn):
+    from snapprice.store.readpath import refresh_windows
+    from snapprice.store.sql import statement
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    first = run_with(conn, now - timedelta(days=2), HONEST)
+    flag_in(conn, FlagSettings(), first)
+    run = run_with(conn, now - timedelta(hours=1), [*HONEST, snap("acc", "12", "悦品保温杯 保护套")])
+    flag_in(conn, FlagSettings(), run)
+    stats = ("SELECT low_90, is_lowest_90, current_price, days_90 FROM sku_window_stats"
+             " WHERE sku = 'SKU-1' AND platform IS NULL")
+    computed = tuple(conn.execute(sa.text(stats)).one())  # SKU written since: computed on read
+    assert computed == (Decimal("71"), True, Decimal("71"), 2)
+    refresh_windows(conn)
+    assert tuple(conn.execute(sa.text(stats)).one()) == computed  # and stored alike
+    day_low = conn.execute(statement("report/daily_series"),
+                           {"since": (now - timedelta(days=3)).date(), "sku": "SKU-1"}).all()
+    assert day_low and min(price for *_, price, _cur in day_low) == 71.0
