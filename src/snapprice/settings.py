@@ -129,6 +129,9 @@ class ReportSettings(_Section):
     # The zone whose days daily_price, the window statistics ("N-day low") and the alert
     # rules' windows are cut in; empty: [schedule] timezone, so a 07:00 run is on its own day.
     timezone: str = ""
+    # Days with data (in the 90-day window) a SKU needs before the report shows its "90-day
+    # low", its 30-day average and its low badge; until then it says "new" / how many days.
+    min_history_days: int = Field(7, ge=1, le=90)
 
     @field_validator("timezone")
     @classmethod

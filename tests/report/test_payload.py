@@ -32,7 +32,8 @@ def report(skus: int, days: int) -> ReportData:
                  pl.lit("https://item.example/1").alias("url"))
             .join(latest.pivot(on="platform", index="sku", values="price"), on="sku")
             .with_columns(pl.lit(12.5).alias("gap_pct"), pl.lit(-3.25).alias("pct_vs_avg_30"),
-                          pl.col("best").alias("low_90"), pl.lit(True).alias("is_lowest_90")))
+                          pl.col("best").alias("low_90"), pl.lit(True).alias("is_lowest_90"),
+                          pl.lit(days, pl.Int64).alias("days_90")))
     empty = pl.DataFrame()
     return ReportData(SINCE, datetime(2026, 12, 1, tzinfo=UTC), None, series, best, PLATFORMS, empty, empty,
                       empty, empty, empty, empty, empty, [], {"alerts": 0})
@@ -80,3 +81,15 @@ def test_skus_in_natural_order() -> None:
 def test_encode_has_no_markup(value: dict) -> None:
     blob = encode(value)
     assert "<" not in blob and decode(blob) == value
+
+
+def test_a_sku_without_enough_history_shows_no_low_and_no_average() -> None:
+    d = report(3, 9)
+    days = pl.Series([1, 6, 7])  # days with data of SKU-00000, -00001, -00002
+    d = ReportData(**{**d.__dict__, "best": d.best.sort("sku").with_columns(days.alias("days_90")),
+                      "min_history_days": 7})
+    b = decode(encode(build(d)))["best"]
+    assert b["hist"] == [1, 6, 7]
+    assert b["vs30"] == [None, None, -3.2] and b["is_low"] == [0, 0, 1]
+    assert b["low90"][:2] == [None, None] and b["low90"][2] is not None
+    assert b["p"][0][0] is not None  # the current price is shown all the same

@@ -216,6 +216,23 @@ def test_report_in_headless_chromium(known: Engine, tmp_path: Path) -> None:
     print(f"report screenshot kept in {shots / 'report.png'}")
 
 
+@pytest.mark.integration
+def test_skus_without_enough_history_say_new_in_the_browser(known: Engine, tmp_path: Path) -> None:
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("LOUD SKIP: chromium is not installed, the 'new' badges were NOT checked in a browser; "
+                    "install it with .ci/setup-system (apt-get install chromium)")
+    page = write_report(known, tmp_path / "report.html", SINCE, None, min_history_days=90)
+    best = payload(page.read_text(encoding="utf-8"))["best"]
+    assert max(best["hist"]) < 90 and set(best["vs30"]) == {None} and set(best["is_low"]) == {0}
+    dom = chromium(browser, page, "--dump-dom")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert re.search(r'class="badge b-new">new: \d+ days? of history<', dom.stdout)
+    assert "not enough history" in dom.stdout and 'class="badge b-low"' not in dom.stdout
+    shown = write_report(known, tmp_path / "shown.html", SINCE, None, min_history_days=1)
+    assert 1 in payload(shown.read_text(encoding="utf-8"))["best"]["is_low"]
+
+
 def test_since_default_is_thirty_days(known: Engine, tmp_path: Path) -> None:
     html = write_report(known, tmp_path / "r.html").read_text(encoding="utf-8")
     assert (TODAY - timedelta(days=30)).isoformat() in html

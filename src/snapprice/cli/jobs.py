@@ -209,7 +209,8 @@ def demo(
     with open_database(DatabaseSettings(), data_dir) as db:
         engine = make_engine(db)
         try:
-            report = write_report(engine, root / "report.html")
+            report = write_report(engine, root / "report.html",
+                                  min_history_days=settings.report.min_history_days)
         finally:
             engine.dispose()
     console.print(f"report: {report}")

@@ -48,7 +48,7 @@ def report(
                 if not known:
                     typer.echo(f"SKU {sku} is not in the catalog and was never matched; no report written", err=True)
                     raise typer.Exit(1)
-            path = write_report(engine, out, start, sku)
+            path = write_report(engine, out, start, sku, settings.report.min_history_days)
         finally:
             engine.dispose()
     size = path.stat().st_size

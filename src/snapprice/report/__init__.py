@@ -10,10 +10,12 @@ from sqlalchemy.engine import Engine
 DEFAULT_DAYS = 30
 
 
-def write_report(engine: Engine, out: Path, since: date | None = None, sku: str | None = None) -> Path:
+def write_report(engine: Engine, out: Path, since: date | None = None, sku: str | None = None,
+                 min_history_days: int = 7) -> Path:
     """Write the report of the period from ``since`` (default: the last 30 days) to ``out``.
 
-    One self-contained HTML file (no network needed to open it); returns its path.
+    One self-contained HTML file (no network needed to open it); returns its path. A SKU
+    with fewer than ``min_history_days`` days of data shows "new", not a low or an average.
     """
     from snapprice.report.data import collect
     from snapprice.report.page import render
@@ -24,7 +26,7 @@ def write_report(engine: Engine, out: Path, since: date | None = None, sku: str 
         conn.exec_driver_sql("SET TRANSACTION READ ONLY")
         # The chart series of 10 k SKUs is ~1 M groups: hashed in memory, not sorted on disk.
         conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
-        data = collect(conn, start, sku, now)
+        data = collect(conn, start, sku, now, min_history_days)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")

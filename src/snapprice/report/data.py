@@ -59,6 +59,8 @@ class ReportData:
     alerts: list[dict[str, Any]]  # the newest MAX_ALERTS of counts["alerts"]
     counts: dict[str, int]
     timings: dict[str, float] = field(default_factory=dict)  # seconds per section read (SQL + frames)
+    # Days with data a SKU's window statistics need before the page shows them ([report]).
+    min_history_days: int = 7
 
 
 def _frame(conn: Connection, query: TextClause, params: dict[str, Any], schema: dict[str, Any]) -> pl.DataFrame:
@@ -131,7 +133,8 @@ def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
     timings[name] = timings.get(name, 0.0) + time.perf_counter() - started
 
 
-def collect(conn: Connection, since: date, sku: str | None, until: datetime | None = None) -> ReportData:
+def collect(conn: Connection, since: date, sku: str | None, until: datetime | None = None,
+            min_history_days: int = 7) -> ReportData:
     """Everything the report shows for the period from ``since`` (UTC day) on."""
     until = until or datetime.now(UTC)
     since_ts = datetime.combine(since, time_of_day(), tzinfo=UTC)
@@ -162,7 +165,7 @@ def collect(conn: Connection, since: date, sku: str | None, until: datetime | No
         "alerts": n_alerts,
     }
     return ReportData(since, until, sku, series, best, platforms, drops, rises, appeared, disappeared,
-                      runs, quota, rejects, alerts, counts, t)
+                      runs, quota, rejects, alerts, counts, t, min_history_days)
 
 
 def sku_exists(conn: Connection, sku: str) -> bool:

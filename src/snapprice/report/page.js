@@ -17,6 +17,9 @@ function money(c,cur){if(c==null)return '\u2014';var v=num(c/100,2);return cur==
 function pct(v,signed){if(v==null)return '\u2014';return (signed&&v>0?'+':'')+v.toFixed(1)+'%';}
 function pctSpan(v){return el('span',{'class':v<0?'down':v>0?'up':''},pct(v,true));}
 function badge(cls,text){return el('span',{'class':'badge '+cls},text);}
+// A SKU with fewer days of data than [report] min_history_days: no low, no average, "new".
+function newBadge(box,i,B,D){if(B.cheapest[i]!=null&&B.hist[i]<D.min_hist)box.appendChild(badge('b-new',
+  'new: '+B.hist[i]+(B.hist[i]===1?' day':' days')+' of history'));}
 function link(title,url,n){var t=(title||'').trim()||'(no title)',s=t.length>n?t.slice(0,n-1)+'\u2026':t;
   return url&&/^https?:\/\//.test(url)?el('a',{href:url,title:t,target:'_blank',rel:'noopener'},s)
     :el('span',{title:t},s);}
@@ -146,10 +149,11 @@ function bestTable(D,box){
   cols.push({label:'cheapest',key:function(i){return B.cheapest[i]==null?null:D.platforms[B.cheapest[i]];},
     cell:function(i){if(B.cheapest[i]==null)return 'no current offer';var f=document.createDocumentFragment();
       f.appendChild(document.createTextNode(D.platforms[B.cheapest[i]]));
-      if(B.is_low[i])f.appendChild(badge('b-low','90-day low'));return f;}},
+      if(B.is_low[i])f.appendChild(badge('b-low','90-day low'));else newBadge(f,i,B,D);return f;}},
     {label:'gap max/min',num:true,key:function(i){return B.gap[i];},cell:function(i){return pct(B.gap[i],false);}},
     {label:'vs 30-day avg',num:true,key:function(i){return B.vs30[i];},
-     cell:function(i){return B.vs30[i]==null?null:pctSpan(B.vs30[i]);}},
+     cell:function(i){return B.vs30[i]==null?(B.hist[i]<D.min_hist?el('small',null,'not enough history'):null)
+       :pctSpan(B.vs30[i]);}},
     {label:'90-day low',num:true,key:function(i){return B.low90[i];},
      cell:function(i){return money(B.low90[i],D.currencies[B.cur[i]]);}});
   return Paged(box,cols,D.skus.length,50,function(i,q){return (D.skus[i]+' '+B.title[i]).toLowerCase().indexOf(q)>=0;},
@@ -180,7 +184,7 @@ function charts(D,box,series){
       var meta=card.appendChild(el('div',{'class':'meta'}));
       if(B.cheapest[i]==null)meta.textContent='no current offer';else{
         meta.appendChild(document.createTextNode('now '+money(B.p[B.cheapest[i]][i],cur)+' on '+D.platforms[B.cheapest[i]]));
-        if(B.is_low[i])meta.appendChild(badge('b-low','90-day low'));
+        if(B.is_low[i])meta.appendChild(badge('b-low','90-day low'));else newBadge(meta,i,B,D);
         if(B.vs30[i]!=null)meta.appendChild(document.createTextNode(' \u00b7 '+pct(B.vs30[i],true)+' vs 30-day avg'));}
       if(B.title[i])card.appendChild(el('div',{'class':'meta'},B.title[i]));
       var legend=card.appendChild(el('div',{'class':'legend'}));

@@ -80,10 +80,15 @@ def _best(d: ReportData, skus: pl.DataFrame, currencies: list[str]) -> dict[str,
         n = skus.height
         return {"title": [""] * n, "url": [None] * n, "cur": [0] * n, "p": [[None] * n for _ in d.platforms],
                 "cheapest": [None] * n, "gap": [None] * n, "vs30": [None] * n, "low90": [None] * n,
-                "is_low": [0] * n}
+                "is_low": [0] * n, "hist": [0] * n}
     plat_index = {p: i for i, p in enumerate(d.platforms)}
     cur_index = {c: i for i, c in enumerate(currencies)}
     b = skus.join(d.best, on="sku", how="left").sort("i")
+    if "days_90" not in b.columns:  # no window statistics read: no history to speak of
+        b = b.with_columns(pl.lit(None, pl.Int64).alias("days_90"))
+    # Honest history: a low or an average of a few days is no statistic; the page says "new".
+    known = pl.col("days_90").fill_null(0) >= d.min_history_days
+    b = b.with_columns(pl.when(known).then(pl.col(c)).alias(c) for c in ("pct_vs_avg_30", "low_90", "is_lowest_90"))
     present = [p for p in d.platforms if p in b.columns]
     return {
         "title": b["title"].fill_null("").to_list(),
@@ -96,6 +101,7 @@ def _best(d: ReportData, skus: pl.DataFrame, currencies: list[str]) -> dict[str,
         "vs30": b.select(_round("pct_vs_avg_30")).to_series().to_list(),
         "low90": b.select(_cents("low_90")).to_series().to_list(),
         "is_low": b["is_lowest_90"].fill_null(False).cast(pl.Int8).to_list(),
+        "hist": b["days_90"].fill_null(0).to_list(),  # days with data in the 90-day window
     }
 
 
@@ -164,4 +170,5 @@ def build(d: ReportData) -> dict[str, Any]:
         "series": _series(d, skus),
         "alerts": _alerts(d, currencies),
         "alerts_total": d.counts["alerts"],
+        "min_hist": d.min_history_days,
     }
