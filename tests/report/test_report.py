@@ -353,3 +353,46 @@ def test_long_tables_page_and_search_in_headless_chromium(clean_db: Engine, tmp_
     ten = [f"SKU-001{n}" for n in range(10)]
     assert out["found"].startswith("1–10 of 10") and out["foundAlerts"].startswith("1–10 of 10")
     assert out["charted"] == ten
+
+
+MEASURE = """<script>(function wait(){if(document.body.dataset.ready!=='1')return setTimeout(wait,20);
+var out={};document.querySelectorAll('.measures button').forEach(function(b){b.click();
+  var td=document.querySelector('#best-table tbody tr td span.best').parentNode,tr=td.parentNode;
+  var at=Array.prototype.indexOf.call(tr.children,td),th=document.querySelectorAll('#best-table thead th')[at];
+  out[b.dataset.measure]=[th.textContent.replace(/ [\u25b4\u25be]$/,''),td.textContent,
+    tr.children[tr.children.length-3].textContent];});
+document.body.setAttribute('data-measures',JSON.stringify(out));})();</script></body>"""
+
+
+@pytest.mark.integration
+def test_best_prices_compare_on_landed_price_and_per_unit_in_chromium(clean_db: Engine, tmp_path: Path) -> None:
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("LOUD SKIP: chromium is not installed, compare-on was NOT checked in a browser; "
+                    "install it with .ci/setup-system (apt-get install chromium)")
+
+    def offer(platform: str, price: str, fee: str, pack: int | None) -> ListingSnapshot:
+        return ListingSnapshot(
+            platform=platform, item_id=f"{platform}1", title="保温杯", shop=None, url=None, pic_url=None,
+            price_low=Decimal(price), price_high=None, promo_price=None, original_price=None, currency="CNY",
+            sales_lower_bound=None, sales_text=None, rank=1, shipping_fee=Decimal(fee),
+            pack_unit="piece" if pack else None, pack_count=Decimal(pack) if pack else None)
+
+    with clean_db.begin() as conn:
+        run_id = create_run(conn, kind="scheduled", catalog="c.csv", config_digest="x")
+        at = datetime.combine(TODAY, time(7, 30), tzinfo=UTC)
+        load_snapshots(conn, run_id, at, [offer("taobao", "100", "0", 2), offer("jd", "90", "20", None),
+                                          offer("1688", "95", "0", 3)], skus=["SKU-1"])
+    page = write_report(clean_db, tmp_path / "report.html", SINCE, None)
+    best = payload(page.read_text(encoding="utf-8"))["best"]
+    plats = payload(page.read_text(encoding="utf-8"))["platforms"]
+    assert dict(zip(plats, (x[0] for x in best["pl"]), strict=True)) == {"1688": 9500, "jd": 11000, "taobao": 10000}
+    assert dict(zip(plats, (x[0] for x in best["pu"]), strict=True)) == {"1688": 3167, "jd": None, "taobao": 5000}
+    page.write_text(page.read_text(encoding="utf-8").replace("</body>", MEASURE), encoding="utf-8")
+    dom = chromium(browser, page, "--dump-dom")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    seen = re.search(r"data-measures=\"(.*?)\"", dom.stdout)
+    assert seen, "the compare-on script did not run"
+    out = json.loads(seen.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    assert out == {"p": ["jd", "¥90.00", "11.1%"], "pl": ["1688", "¥95.00", "15.8%"],
+                   "pu": ["1688", "¥31.67/piece", "57.9%"]}, out

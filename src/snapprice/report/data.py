@@ -22,7 +22,10 @@ from snapprice.store.sql import statement
 # Strict dtypes of every frame, declared once.
 SERIES = {"sku": pl.String, "platform": pl.String, "day": pl.Date, "price": pl.Float64, "currency": pl.String}
 BEST = {"sku": pl.String, "platform": pl.String, "price": pl.Float64, "currency": pl.String,
-        "title": pl.String, "url": pl.String, "captured_at": pl.Datetime("us", "UTC")}
+        "title": pl.String, "url": pl.String, "captured_at": pl.Datetime("us", "UTC"),
+        "landed": pl.Float64, "unit_price": pl.Float64, "unit": pl.String}
+# The best table's other measures, per platform in ReportData.best as "<measure>:<platform>".
+MEASURES = ("landed", "unit_price", "unit")
 WINDOW = {"sku": pl.String, "avg_30": pl.Float64, "low_90": pl.Float64, "pct_vs_avg_30": pl.Float64,
           "is_lowest_90": pl.Boolean, "days_90": pl.Int64}
 MOVES = {"listing_id": pl.Int64, "sku": pl.String, "platform": pl.String, "item_id": pl.String,
@@ -86,6 +89,9 @@ def _best(conn: Connection, p: dict[str, Any]) -> tuple[pl.DataFrame, list[str]]
                      pl.col("currency").first().alias("currency"), pl.col("title").first().alias("title"),
                      pl.col("url").first().alias("url")))
     wide = long.pivot(on="platform", index="sku", values="price")
+    for measure in MEASURES:
+        other = long.select("sku", (measure + ":" + pl.col("platform")).alias("platform"), measure)
+        wide = wide.join(other.pivot(on="platform", index="sku", values=measure), on="sku", how="left")
     best = (cheapest.join(wide, on="sku", how="left").join(window, on="sku", how="left")
             .with_columns(pl.when(pl.col("n_platforms") > 1)
                           .then((pl.col("worst") / pl.col("best") - 1) * 100).alias("gap_pct"))

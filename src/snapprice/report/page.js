@@ -136,28 +136,51 @@ function Paged(box,cols,n,size,match,empty){
         if(v instanceof Node)td.appendChild(v);else td.textContent=v==null?'\u2014':v;});});
     box.appendChild(t);pager(box,shown.length,page,size,function(p){page=p;draw();});}
   apply();
-  return {filter:function(s){q=s;apply();}};}
+  return {filter:function(s){q=s;apply();},refresh:function(){var p=page;apply();page=p;draw();}};}
 
+// Compare on the offer price (0), the landed price with shipping (1) or the price per unit (2):
+// the cheapest platform and the gap are those of the chosen measure, among platforms that have
+// it (per unit: only offers priced in the same unit as the cheapest one).
+var MEASURES=[['p','offer price'],['pl','landed (with shipping)'],['pu','per unit']];
 function bestTable(D,box){
-  var B=D.best,cols=[{label:'SKU',key:function(i){return i;},cell:function(i){
+  var B=D.best,mode=0,n=D.skus.length,cheap=B.cheapest.slice(),gap=B.gap.slice();
+  function v(k,i){return B[MEASURES[mode][0]][k][i];}
+  function compute(){if(mode===0){cheap=B.cheapest.slice();gap=B.gap.slice();return;}
+    for(var i=0;i<n;i++){var lo=null,hi=null,c=null,kind=null,m=0;
+      D.platforms.forEach(function(_,k){var x=v(k,i);if(x==null||B.cheapest[i]==null)return;
+        if(mode===2){if(kind==null)kind=B.pk[k][i];else if(B.pk[k][i]!==kind)return;}
+        m++;if(lo==null||x<lo){lo=x;c=k;}if(hi==null||x>hi)hi=x;});
+      cheap[i]=c;gap[i]=m>1&&lo>0?Math.round((hi/lo-1)*1000)/10:null;}}
+  function same(k,i){return mode!==2||cheap[i]==null||B.pk[k][i]===B.pk[cheap[i]][i];}
+  var cols=[{label:'SKU',key:function(i){return i;},cell:function(i){
     var a=el('a',{href:'#search','class':'sku'},D.skus[i]);a.addEventListener('click',function(){search(D.skus[i]);});
     return a;}}];
-  D.platforms.forEach(function(p,k){cols.push({label:p,num:true,key:function(i){return B.p[k][i];},cell:function(i){
-    var v=B.p[k][i];if(v==null)return null;var best=B.p[B.cheapest[i]][i],f=document.createDocumentFragment();
-    f.appendChild(el('span',{'class':B.cheapest[i]===k?'best':''},money(v,D.currencies[B.cur[i]])));
-    if(v>best)f.appendChild(el('small',{'class':'up'},' +'+Math.round((v/best-1)*100)+'%'));return f;}});});
-  cols.push({label:'cheapest',key:function(i){return B.cheapest[i]==null?null:D.platforms[B.cheapest[i]];},
-    cell:function(i){if(B.cheapest[i]==null)return 'no current offer';var f=document.createDocumentFragment();
-      f.appendChild(document.createTextNode(D.platforms[B.cheapest[i]]));
+  D.platforms.forEach(function(p,k){cols.push({label:p,num:true,key:function(i){return v(k,i);},cell:function(i){
+    var x=v(k,i);if(x==null)return null;var f=document.createDocumentFragment(),cur=D.currencies[B.cur[i]];
+    f.appendChild(el('span',{'class':cheap[i]===k?'best':''},money(x,cur)+(mode===2?'/'+B.pk[k][i]:'')));
+    var best=cheap[i]==null?null:v(cheap[i],i);
+    if(best!=null&&x>best&&same(k,i))f.appendChild(el('small',{'class':'up'},' +'+Math.round((x/best-1)*100)+'%'));
+    return f;}});});
+  cols.push({label:'cheapest',key:function(i){return cheap[i]==null?null:D.platforms[cheap[i]];},
+    cell:function(i){if(B.cheapest[i]==null)return 'no current offer';
+      if(cheap[i]==null)return el('small',null,mode===1?'no shipping fee given':'no pack size in the titles');
+      var f=document.createDocumentFragment();
+      f.appendChild(document.createTextNode(D.platforms[cheap[i]]));
       if(B.is_low[i])f.appendChild(badge('b-low','90-day low'));else newBadge(f,i,B,D);return f;}},
-    {label:'gap max/min',num:true,key:function(i){return B.gap[i];},cell:function(i){return pct(B.gap[i],false);}},
+    {label:'gap max/min',num:true,key:function(i){return gap[i];},cell:function(i){return pct(gap[i],false);}},
     {label:'vs 30-day avg',num:true,key:function(i){return B.vs30[i];},
      cell:function(i){return B.vs30[i]==null?(B.hist[i]<D.min_hist?el('small',null,'not enough history'):null)
        :pctSpan(B.vs30[i]);}},
     {label:'90-day low',num:true,key:function(i){return B.low90[i];},
      cell:function(i){return money(B.low90[i],D.currencies[B.cur[i]]);}});
-  return Paged(box,cols,D.skus.length,50,function(i,q){return (D.skus[i]+' '+B.title[i]).toLowerCase().indexOf(q)>=0;},
-    'No matched prices in this period.');}
+  var bar=box.parentNode.insertBefore(el('div',{'class':'measures'},'compare on: '),box);
+  MEASURES.forEach(function(m,k){var b=bar.appendChild(el('button',{type:'button','data-measure':m[0],
+    'class':k===mode?'on':''},m[1]));
+    b.addEventListener('click',function(){mode=k;compute();
+      bar.querySelectorAll('button').forEach(function(x,j){x.className=j===mode?'on':'';});table.refresh();});});
+  var table=Paged(box,cols,n,50,function(i,q){return (D.skus[i]+' '+B.title[i]).toLowerCase().indexOf(q)>=0;},
+    'No matched prices in this period.');
+  return table;}
 
 function alertsTable(D,box){
   var A=D.alerts;

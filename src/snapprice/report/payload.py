@@ -74,13 +74,18 @@ def _skus(d: ReportData) -> pl.DataFrame:
                         schema={"sku": pl.String, "i": pl.Int64})
 
 
+def _measure(b: pl.DataFrame, col: str, expr: Any) -> list[Any]:
+    return b.select(expr(col)).to_series().to_list() if col in b.columns else [None] * b.height
+
+
 def _best(d: ReportData, skus: pl.DataFrame, currencies: list[str]) -> dict[str, Any]:
     """Per SKU (aligned with ``skus``): cents per platform, cheapest platform, gap, window stats."""
     if "cheapest" not in d.best.columns:
         n = skus.height
         return {"title": [""] * n, "url": [None] * n, "cur": [0] * n, "p": [[None] * n for _ in d.platforms],
                 "cheapest": [None] * n, "gap": [None] * n, "vs30": [None] * n, "low90": [None] * n,
-                "is_low": [0] * n, "hist": [0] * n}
+                "is_low": [0] * n, "hist": [0] * n, "pl": [[None] * n for _ in d.platforms],
+                "pu": [[None] * n for _ in d.platforms], "pk": [[None] * n for _ in d.platforms]}
     plat_index = {p: i for i, p in enumerate(d.platforms)}
     cur_index = {c: i for i, c in enumerate(currencies)}
     b = skus.join(d.best, on="sku", how="left").sort("i")
@@ -96,6 +101,10 @@ def _best(d: ReportData, skus: pl.DataFrame, currencies: list[str]) -> dict[str,
         "cur": [cur_index.get((c or "CNY").strip(), 0) for c in b["currency"].to_list()],
         "p": [b.select(_cents(p)).to_series().to_list() if p in present else [None] * b.height
               for p in d.platforms],
+        # The same offers compared another way: shipping included, and per unit (kind in "pk").
+        "pl": [_measure(b, "landed:" + p, _cents) for p in d.platforms],
+        "pu": [_measure(b, "unit_price:" + p, _cents) for p in d.platforms],
+        "pk": [_measure(b, "unit:" + p, pl.col) for p in d.platforms],
         "cheapest": [plat_index.get(c) if c is not None else None for c in b["cheapest"].to_list()],
         "gap": b.select(_round("gap_pct")).to_series().to_list(),
         "vs30": b.select(_round("pct_vs_avg_30")).to_series().to_list(),
