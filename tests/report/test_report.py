@@ -359,7 +359,7 @@ MEASURE = """<script>(function wait(){if(document.body.dataset.ready!=='1')retur
 var out={};document.querySelectorAll('.measures button').forEach(function(b){b.click();
   var td=document.querySelector('#best-table tbody tr td span.best').parentNode,tr=td.parentNode;
   var at=Array.prototype.indexOf.call(tr.children,td),th=document.querySelectorAll('#best-table thead th')[at];
-  out[b.dataset.measure]=[th.textContent.replace(/ [\u25b4\u25be]$/,''),td.textContent,
+  out[b.dataset.measure]=[th.textContent.replace(/ [\u25b4\u25be]$/,''),td.firstChild.textContent,
     tr.children[tr.children.length-3].textContent];});
 document.body.setAttribute('data-measures',JSON.stringify(out));})();</script></body>"""
 
@@ -396,3 +396,52 @@ def test_best_prices_compare_on_landed_price_and_per_unit_in_chromium(clean_db: 
     out = json.loads(seen.group(1).replace("&quot;", '"').replace("&amp;", "&"))
     assert out == {"p": ["jd", "¥90.00", "11.1%"], "pl": ["1688", "¥95.00", "15.8%"],
                    "pu": ["1688", "¥31.67/piece", "57.9%"]}, out
+
+
+REVIEW = """<script>(function wait(){if(document.body.dataset.ready!=='1')return setTimeout(wait,20);
+function click(plat,d){var th=Array.prototype.map.call(document.querySelectorAll('#best-table thead th'),
+  function(t){return t.textContent;}).indexOf(plat);
+  document.querySelector('#best-table tbody tr').children[th].querySelector('[data-decision='+d+']').click();}
+click('jd','reject');click('taobao','confirm');click('1688','reject');click('1688','reject');
+document.body.setAttribute('data-review',document.querySelector('.review').dataset.csv);})();</script></body>"""
+
+
+@pytest.mark.integration
+def test_review_decisions_export_a_file_that_match_import_reads(clean_db: Engine, database_url: str,
+                                                                 tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from snapprice.cli.match import app as match_app
+
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("LOUD SKIP: chromium is not installed, the review export was NOT checked in a browser; "
+                    "install it with .ci/setup-system (apt-get install chromium)")
+
+    def offer(platform: str, price: str) -> ListingSnapshot:
+        return ListingSnapshot(
+            platform=platform, item_id=f"{platform},\"1", title="保温杯", shop=None, url=None, pic_url=None,
+            price_low=Decimal(price), price_high=None, promo_price=None, original_price=None, currency="CNY",
+            sales_lower_bound=None, sales_text=None, rank=1)
+
+    with clean_db.begin() as conn:
+        run_id = create_run(conn, kind="scheduled", catalog="c.csv", config_digest="x")
+        at = datetime.combine(TODAY, time(7, 30), tzinfo=UTC)
+        load_snapshots(conn, run_id, at, [offer("taobao", "100"), offer("jd", "9"), offer("1688", "95")],
+                       skus=["SKU,1"])
+    page = write_report(clean_db, tmp_path / "report.html", SINCE, None)
+    page.write_text(page.read_text(encoding="utf-8").replace("</body>", REVIEW), encoding="utf-8")
+    dom = chromium(browser, page, "--dump-dom")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    seen = re.search(r"data-review=\"(.*?)\"", dom.stdout, re.S)
+    assert seen, "the review script did not run"
+    exported = tmp_path / "review.csv"
+    exported.write_text(seen.group(1).replace("&quot;", '"').replace("&amp;", "&"), encoding="utf-8")
+    lines = exported.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "sku,platform,item_id,decision,note" and len(lines) == 3  # 1688 clicked twice: undone
+    result = CliRunner().invoke(match_app, ["import", str(exported)], env={"DATABASE_URL": database_url})
+    assert result.exit_code == 0, result.output
+    assert "2 decision(s) applied (1 match(es) retired" in result.output
+    with clean_db.connect() as conn:
+        kept = conn.execute(sa.text("SELECT platform FROM sku_best_price WHERE sku = 'SKU,1' ORDER BY 1")).scalars()
+        assert list(kept) == ["1688", "taobao"]  # the rejected jd listing is no longer the SKU's price

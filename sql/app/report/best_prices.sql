@@ -3,7 +3,7 @@
 -- (per piece, litre or kilogram: pack_unit says which; NULL when the title gives no pack).
 SELECT m.sku, m.platform, CAST(m.effective_price AS float8) AS price, m.currency, m.title, m.url,
        m.captured_at, CAST(m.landed_price AS float8) AS landed, CAST(m.unit_price AS float8) AS unit_price,
-       CASE l.pack_unit WHEN 'ml' THEN 'l' WHEN 'g' THEN 'kg' ELSE l.pack_unit END AS unit
+       CASE l.pack_unit WHEN 'ml' THEN 'l' WHEN 'g' THEN 'kg' ELSE l.pack_unit END AS unit, m.item_id
 FROM sku_best_price AS m
 JOIN listing AS l ON l.listing_id = m.listing_id
 WHERE m.captured_at >= :since_ts

@@ -23,9 +23,9 @@ from snapprice.store.sql import statement
 SERIES = {"sku": pl.String, "platform": pl.String, "day": pl.Date, "price": pl.Float64, "currency": pl.String}
 BEST = {"sku": pl.String, "platform": pl.String, "price": pl.Float64, "currency": pl.String,
         "title": pl.String, "url": pl.String, "captured_at": pl.Datetime("us", "UTC"),
-        "landed": pl.Float64, "unit_price": pl.Float64, "unit": pl.String}
+        "landed": pl.Float64, "unit_price": pl.Float64, "unit": pl.String, "item_id": pl.String}
 # The best table's other measures, per platform in ReportData.best as "<measure>:<platform>".
-MEASURES = ("landed", "unit_price", "unit")
+MEASURES = ("landed", "unit_price", "unit", "item_id")
 WINDOW = {"sku": pl.String, "avg_30": pl.Float64, "low_90": pl.Float64, "pct_vs_avg_30": pl.Float64,
           "is_lowest_90": pl.Boolean, "days_90": pl.Int64}
 MOVES = {"listing_id": pl.Int64, "sku": pl.String, "platform": pl.String, "item_id": pl.String,

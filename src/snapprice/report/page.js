@@ -138,6 +138,31 @@ function Paged(box,cols,n,size,match,empty){
   apply();
   return {filter:function(s){q=s;apply();},refresh:function(){var p=page;apply();page=p;draw();}};}
 
+// Review decisions on the best offers: "not this product" (reject) or "this product"
+// (confirm) per SKU and listing, kept in the page and exported as the CSV that
+// `snapprice match import FILE` reads (sku,platform,item_id,decision,note).
+function Review(D,box,changed){
+  var B=D.best,said={},bar=box.parentNode.insertBefore(el('div',{'class':'review'}),box);
+  var count=bar.appendChild(el('span',null,'')),out=bar.appendChild(el('button',{type:'button'},'export decisions (CSV)'));
+  function key(i,k){return i+'|'+k;}
+  function csv(v){v=String(v);return /[",\n\r]/.test(v)?'"'+v.replace(/"/g,'""')+'"':v;}
+  function text(){var rows=['sku,platform,item_id,decision,note'];Object.keys(said).sort().forEach(function(x){
+    var p=x.split('|'),i=+p[0],k=+p[1];rows.push([D.skus[i],D.platforms[k],B.iid[k][i],said[x],
+      'report of '+D.since].map(csv).join(','));});return rows.join('\n')+'\n';}
+  function show(){var n=Object.keys(said).length;count.textContent=n?n+(n===1?' decision':' decisions')+
+      ' \u00b7 import with: snapprice match import FILE ':'review: \u2715 = not this product, \u2713 = this product ';
+    out.disabled=!n;bar.dataset.csv=text();}
+  out.addEventListener('click',function(){var a=el('a',{download:'snapprice-review.csv',
+    href:URL.createObjectURL(new Blob([text()],{type:'text/csv'}))});document.body.appendChild(a);a.click();a.remove();});
+  show();
+  return {get:function(i,k){return said[key(i,k)];},
+    buttons:function(f,i,k){[['reject','\u2715','not this product: reject the match'],
+      ['confirm','\u2713','this product: keep the match']].forEach(function(d){
+      var b=f.appendChild(el('button',{type:'button','class':'rv'+(said[key(i,k)]===d[0]?' on':''),
+        'data-decision':d[0],title:d[2]},d[1]));
+      b.addEventListener('click',function(){var x=key(i,k);if(said[x]===d[0])delete said[x];else said[x]=d[0];
+        show();changed();});});}};}
+
 // Compare on the offer price (0), the landed price with shipping (1) or the price per unit (2):
 // the cheapest platform and the gap are those of the chosen measure, among platforms that have
 // it (per unit: only offers priced in the same unit as the cheapest one).
@@ -157,9 +182,11 @@ function bestTable(D,box){
     return a;}}];
   D.platforms.forEach(function(p,k){cols.push({label:p,num:true,key:function(i){return v(k,i);},cell:function(i){
     var x=v(k,i);if(x==null)return null;var f=document.createDocumentFragment(),cur=D.currencies[B.cur[i]];
-    f.appendChild(el('span',{'class':cheap[i]===k?'best':''},money(x,cur)+(mode===2?'/'+B.pk[k][i]:'')));
+    var said=review.get(i,k),cls=(cheap[i]===k?'best ':'')+(said?said+'ed':'');
+    f.appendChild(el('span',{'class':cls},money(x,cur)+(mode===2?'/'+B.pk[k][i]:'')));
     var best=cheap[i]==null?null:v(cheap[i],i);
     if(best!=null&&x>best&&same(k,i))f.appendChild(el('small',{'class':'up'},' +'+Math.round((x/best-1)*100)+'%'));
+    if(B.iid[k][i]!=null)review.buttons(f,i,k);
     return f;}});});
   cols.push({label:'cheapest',key:function(i){return cheap[i]==null?null:D.platforms[cheap[i]];},
     cell:function(i){if(B.cheapest[i]==null)return 'no current offer';
@@ -173,6 +200,7 @@ function bestTable(D,box){
        :pctSpan(B.vs30[i]);}},
     {label:'90-day low',num:true,key:function(i){return B.low90[i];},
      cell:function(i){return money(B.low90[i],D.currencies[B.cur[i]]);}});
+  var review=Review(D,box,function(){table.refresh();});
   var bar=box.parentNode.insertBefore(el('div',{'class':'measures'},'compare on: '),box);
   MEASURES.forEach(function(m,k){var b=bar.appendChild(el('button',{type:'button','data-measure':m[0],
     'class':k===mode?'on':''},m[1]));

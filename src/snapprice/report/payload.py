@@ -85,7 +85,8 @@ def _best(d: ReportData, skus: pl.DataFrame, currencies: list[str]) -> dict[str,
         return {"title": [""] * n, "url": [None] * n, "cur": [0] * n, "p": [[None] * n for _ in d.platforms],
                 "cheapest": [None] * n, "gap": [None] * n, "vs30": [None] * n, "low90": [None] * n,
                 "is_low": [0] * n, "hist": [0] * n, "pl": [[None] * n for _ in d.platforms],
-                "pu": [[None] * n for _ in d.platforms], "pk": [[None] * n for _ in d.platforms]}
+                "pu": [[None] * n for _ in d.platforms], "pk": [[None] * n for _ in d.platforms],
+                "iid": [[None] * n for _ in d.platforms]}
     plat_index = {p: i for i, p in enumerate(d.platforms)}
     cur_index = {c: i for i, c in enumerate(currencies)}
     b = skus.join(d.best, on="sku", how="left").sort("i")
@@ -105,6 +106,7 @@ def _best(d: ReportData, skus: pl.DataFrame, currencies: list[str]) -> dict[str,
         "pl": [_measure(b, "landed:" + p, _cents) for p in d.platforms],
         "pu": [_measure(b, "unit_price:" + p, _cents) for p in d.platforms],
         "pk": [_measure(b, "unit:" + p, pl.col) for p in d.platforms],
+        "iid": [_measure(b, "item_id:" + p, pl.col) for p in d.platforms],  # for review decisions
         "cheapest": [plat_index.get(c) if c is not None else None for c in b["cheapest"].to_list()],
         "gap": b.select(_round("gap_pct")).to_series().to_list(),
         "vs30": b.select(_round("pct_vs_avg_30")).to_series().to_list(),
