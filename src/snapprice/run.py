@@ -175,6 +175,8 @@ def close_run(engine: Engine, run_id: int, *, error: str | None = None) -> dict[
         runs.finish_run(conn, run_id, status, message)
     with engine.begin() as conn:  # the run's SKUs: window statistics stored as of today
         readpath.refresh_windows(conn)
+    with engine.begin() as conn:  # and their days in the daily rollup
+        readpath.refresh_days(conn)
     return {"run_id": run_id, "status": status, "message": message, **counts}
 
 

@@ -59,6 +59,13 @@ REFERENCE = {
         ) AS t
         WHERE prev_price IS NOT NULL AND price IS DISTINCT FROM prev_price""",
     "sku_window_stats": "SELECT * FROM snapprice_sku_window_stats(snapprice_today())",
+    # 0025: the daily rollup per SKU and platform (unflagged prices of matched listings).
+    "sku_daily_price": """
+        SELECT m.sku, l.platform, (s.captured_at AT TIME ZONE snapprice_day_zone())::date AS day,
+               min(coalesce(s.promo_price, s.price_low)) AS min_price, min(s.currency) AS currency
+        FROM price_snapshot AS s JOIN match AS m USING (listing_id) JOIN listing AS l USING (listing_id)
+        WHERE coalesce(s.price_flag, 'ok') = 'ok'
+        GROUP BY 1, 2, 3""",
     "listing_window_stats": """
         SELECT l.platform, l.item_id, l.title, l.shop, w.*
         FROM snapprice_listing_window_stats(snapprice_today()) AS w JOIN listing AS l USING (listing_id)""",
@@ -120,10 +127,14 @@ def history(conn: Connection) -> Connection:
 
 
 def test_views_equal_the_reference_after_loads(history: Connection) -> None:
-    assert_views_match_reference(history)  # windows computed on read (every SKU written)
+    assert_views_match_reference(history)  # windows and days computed on read (every SKU written)
     readpath.refresh_windows(history)
+    assert readpath.refresh_days(history) > 0
     assert history.execute(sa.text("SELECT count(*) FROM sku_window_dirty")).scalar_one() == 0
-    assert_views_match_reference(history)  # windows stored
+    assert history.execute(sa.text("SELECT count(*) FROM sku_day_dirty")).scalar_one() == 0
+    assert_views_match_reference(history)  # windows and days stored
+    assert rows(history, "SELECT sku, platform, day, price, currency FROM sku_day") \
+        == rows(history, REFERENCE["sku_daily_price"])
     stored = rows(history, "SELECT * FROM sku_window WHERE as_of_day = snapprice_today()")
     assert stored == rows(history, REFERENCE["sku_window_stats"])
 
@@ -136,6 +147,36 @@ def test_a_load_after_the_refresh_is_seen_at_once(history: Connection) -> None:
     assert_views_match_reference(history)
     assert readpath.refresh_windows(history) == 1  # only the SKU written
     assert_views_match_reference(history)
+    readpath.refresh_days(history)
+    load(history, new_run(history), NOW, [snap("B1", "19", platform="jd")], "SKU-B")
+    assert rows(history, "SELECT sku, day FROM sku_day_dirty") == [("SKU-B", NOW.date())]  # UTC days here
+    assert_views_match_reference(history)  # the stored days, and the one written computed now
+    assert readpath.refresh_days(history) == 1
+    assert_views_match_reference(history)
+
+
+def assert_days_match(conn: Connection) -> None:
+    """sku_daily_price alone (the other references predate the price flags)."""
+    got, want = rows(conn, "SELECT * FROM sku_daily_price"), rows(conn, REFERENCE["sku_daily_price"])
+    assert got == want and want
+
+
+def test_the_daily_rollup_follows_flags_match_changes_and_a_new_zone(history: Connection) -> None:
+    readpath.refresh_days(history)
+    history.execute(sa.text("UPDATE price_snapshot SET price_flag = 'suspect_low' WHERE price_low < 52"))
+    history.execute(sa.text("DELETE FROM match WHERE listing_id IN "
+                            "(SELECT listing_id FROM listing WHERE item_id = 'A2')"))  # a match retired
+    assert_days_match(history)
+    readpath.refresh_days(history)
+    assert_days_match(history)
+    load(history, new_run(history), NOW - timedelta(days=3, minutes=1), [snap("A2", "1", rank=2)], "SKU-A")
+    readpath.refresh_days(history)  # the listing matched again: all its days are back
+    assert_days_match(history)
+    readpath.use_day_zone(history, "Pacific/Kiritimati")  # +14 h: other days
+    assert history.execute(sa.text("SELECT count(*) FROM sku_day")).scalar_one() == 0
+    assert_days_match(history)  # computed from the snapshots until rebuilt
+    assert readpath.refresh_days(history) == -1
+    assert_days_match(history)
 
 
 def test_a_resumed_run_and_a_repeated_batch(history: Connection) -> None:

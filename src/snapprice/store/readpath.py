@@ -29,6 +29,12 @@ def refresh_windows(conn: Connection) -> int:
     return int(conn.execute(statement("store/refresh_windows")).scalar_one())
 
 
+def refresh_days(conn: Connection) -> int:
+    """Recompute the daily rollup ``sku_day`` for the (SKU, day) pairs written since the
+    last refresh (the whole rollup when it is not built); returns how many (-1: all)."""
+    return int(conn.execute(statement("store/refresh_days")).scalar_one())
+
+
 def refresh(conn: Connection) -> None:
     """Rebuild every current-state table and the stored windows from ``price_snapshot``."""
     conn.execute(statement("store/refresh_read_path"))
