@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import time
 from collections.abc import Iterator
@@ -73,8 +74,21 @@ def _frame(conn: Connection, query: TextClause, params: dict[str, Any], schema: 
     return pl.DataFrame({k: [r[at[k]] for r in rows] for k in schema}, schema=schema)
 
 
+def _copied(conn: Connection, query: TextClause, params: dict[str, Any], schema: dict[str, Any]) -> pl.DataFrame:
+    """A big result as CSV from ``COPY … TO STDOUT``, parsed by polars: for the 1.2 M chart
+    points of 10 k SKUs, a second instead of several building Python rows."""
+    compiled = query.compile(dialect=conn.dialect)
+    values = {name: params[name] for name in compiled.params}  # the ones the statement uses
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cur, cur.copy(f"COPY ({compiled}) TO STDOUT WITH (FORMAT csv, HEADER)",
+                                       values) as copy:
+        data = b"".join(bytes(chunk) for chunk in copy)
+    frame = pl.read_csv(io.BytesIO(data), schema_overrides=schema, try_parse_dates=False)
+    return frame.select(list(schema)).cast(schema)
+
+
 def _series(conn: Connection, p: dict[str, Any]) -> pl.DataFrame:
-    return _frame(conn, statement("report/daily_series"), p, SERIES)
+    return _copied(conn, statement("report/daily_series"), p, SERIES)
 
 
 def _best(conn: Connection, p: dict[str, Any]) -> tuple[pl.DataFrame, list[str]]:
