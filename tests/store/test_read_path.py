@@ -302,3 +302,20 @@ def test_db_refresh_rebuilds_what_a_bulk_load_bypassed(clean_db: sa.Engine, data
         assert rows(c, "SELECT item_id, effective_price FROM latest_price") == [
             ("R1", Decimal("10")), ("R2", Decimal("20"))]
         assert c.execute(sa.text("SELECT count(*) FROM sku_window_day")).scalar_one() == 2
+
+
+def test_a_flag_set_in_place_follows_without_rebuilding_history(history: Connection) -> None:
+    """0026: the run-end flag UPDATE touches listing_current's flag only; a price fix rebuilds."""
+    changes = "SELECT ctid::text, listing_id FROM listing_change ORDER BY 2, 1"
+    before = rows(history, changes)
+    history.execute(sa.text("UPDATE price_snapshot SET price_flag = 'ok'"))
+    history.execute(sa.text("UPDATE price_snapshot SET price_flag = 'suspect_low' WHERE price_low < 52"))
+    assert rows(history, changes) == before  # no listing rebuilt from its history
+    flags = """SELECT lp.item_id, lp.price_flag, s.price_flag FROM latest_price AS lp
+               JOIN price_snapshot AS s USING (listing_id, captured_at, run_id)"""
+    got = rows(history, flags)
+    assert got and all(a == b for _, a, b in got) and ("B2", "suspect_low", "suspect_low") in got
+    history.execute(sa.text("UPDATE price_snapshot SET price_low = price_low + 1 WHERE listing_id IN "
+                            "(SELECT listing_id FROM listing WHERE item_id = 'A3')"))
+    assert rows(history, changes) != before  # a price changed: that listing is rebuilt
+    assert rows(history, "SELECT * FROM price_change") == rows(history, REFERENCE["price_change"])
