@@ -51,7 +51,7 @@ def _use_day_zone(db: Database, zone: str) -> bool:
 
 @app.command()
 def refresh(ctx: typer.Context) -> None:
-    """Rebuild the current-state tables and window statistics from price_snapshot.
+    """Rebuild the current-state tables, window statistics and daily prices from price_snapshot.
 
     They follow every write to price_snapshot by themselves; this is for history that
     arrived with triggers off (a restore, a COPY under session_replication_role = replica).
@@ -72,7 +72,7 @@ def refresh(ctx: typer.Context) -> None:
                 zone = readpath.day_zone(conn)
         finally:
             engine.dispose()
-    console.print(f"rebuilt latest prices, price changes and window statistics (days in {zone}) "
+    console.print(f"rebuilt latest prices, price changes, window statistics and daily prices (days in {zone}) "
                   f"in {time.monotonic() - started:.1f} s")
 
 
