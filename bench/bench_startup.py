@@ -1,6 +1,7 @@
 """Fixed cost of `snapprice run`: start -> first search and last search -> exit, warm hash cache.
 
     python bench/bench_startup.py [--items 40] [--runs 3] [--qps 20] [--prefect] [--match-check]
+                                  [--vs /other/checkout/.venv/bin/python]
 
 Runs the real command line in a child process against the sandbox (its own process) and a
 scratch database, once to warm the hash cache, then ``--runs`` times measured. The search
@@ -8,7 +9,9 @@ times are the run's own: ``raw_response.requested_at`` of its first call and
 ``received_at`` of its last, against this process's clock just before the child starts and
 just after it exits (one machine, one clock). Also prints the search phase and the child's
 CPU seconds. ``--prefect`` runs it as a Prefect flow run (``run --prefect``: Prefect's
-temporary API server unless PREFECT_API_URL is set).
+temporary API server unless PREFECT_API_URL is set). ``--vs PYTHON`` alternates each run
+with the same run of another checkout's interpreter (the baseline) and prints the pairs'
+ratios: on a shared, busy machine only a paired ratio means much.
 """
 
 from __future__ import annotations
@@ -33,8 +36,9 @@ from snapprice.sandbox import SandboxConfig, build_world
 from snapprice.sandbox.catalogs import generate_catalog
 
 
-def one_run(cfg: Path, engine: sa.Engine, env: dict[str, str], prefect: bool) -> dict[str, float]:
-    cmd = [sys.executable, "-m", "snapprice", "--config", str(cfg), "run", "--quiet", "--json",
+def one_run(cfg: Path, engine: sa.Engine, env: dict[str, str], prefect: bool,
+            python: str = sys.executable) -> dict[str, float]:
+    cmd = [python, "-m", "snapprice", "--config", str(cfg), "run", "--quiet", "--json",
            "--prefect" if prefect else "--no-prefect"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.time()
@@ -66,6 +70,7 @@ def main() -> None:
     ap.add_argument("--qps", type=float, default=20)
     ap.add_argument("--prefect", action="store_true", help="run --prefect (a Prefect flow run)")
     ap.add_argument("--match-check", action="store_true", help="per-SKU match checks on")
+    ap.add_argument("--vs", metavar="PYTHON", help="baseline interpreter (another checkout's venv)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="snapprice-startup-"))
     port = free_port()
@@ -89,7 +94,11 @@ def main() -> None:
                 'credentials = { key = "K", secret = "S" }\n', encoding="utf-8")
             engine = sa.create_engine(db_url)
             one_run(cfg, engine, env, args.prefect)  # warm-up: fills the hash cache
-            rows = [one_run(cfg, engine, env, args.prefect) for _ in range(args.runs)]
+            rows, base = [], []
+            for _ in range(args.runs):
+                rows.append(one_run(cfg, engine, env, args.prefect))
+                if args.vs:
+                    base.append(one_run(cfg, engine, env, args.prefect, args.vs))
             engine.dispose()
     finally:
         sandbox.terminate()
@@ -100,7 +109,12 @@ def main() -> None:
     for key, what in (("first", "start -> first search"), ("exit", "last search -> exit"),
                       ("search", "search phase"), ("wall", "whole run"), ("cpu", "CPU (user+sys)")):
         vals = [r[key] for r in rows]
-        print(f"  {what:22s} {statistics.median(vals):6.2f} s  [{min(vals):.2f}-{max(vals):.2f}]")
+        line = f"  {what:22s} {statistics.median(vals):6.2f} s  [{min(vals):.2f}-{max(vals):.2f}]"
+        if base:
+            old = [r[key] for r in base]
+            ratio = statistics.median(a / b for a, b in zip(vals, old, strict=True))
+            line += f"   baseline {statistics.median(old):6.2f} s  [{min(old):.2f}-{max(old):.2f}]  ratio {ratio:.2f}"
+        print(line)
 
 
 if __name__ == "__main__":
