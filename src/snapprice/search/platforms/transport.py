@@ -37,9 +37,10 @@ class _Stream(httpx.AsyncByteStream):
 
 
 class ApiTransport(AiohttpTransport):
-    """aiohttp under httpx for the marketplace APIs: no cookies kept between calls, no
-    proxy or netrc read from the environment by aiohttp itself (httpx mounts its own
-    transport for an environment proxy), redirects never followed."""
+    """aiohttp under httpx for the marketplace APIs: no cookie jar of aiohttp's own (httpx's
+    client keeps its jar as before), no proxy or netrc read from the environment by aiohttp
+    itself (httpx mounts its own transport for an environment proxy), redirects never
+    followed."""
 
     def __init__(self, limits: httpx.Limits) -> None:
         super().__init__(limits=limits, client=self._session)
