@@ -1,6 +1,6 @@
 """`python -m snapprice`: the same as the `snapprice` command."""
 
-from snapprice.cli import main
+from snapprice.cli import entry
 
 if __name__ == "__main__":
-    main()
+    entry()

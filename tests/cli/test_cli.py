@@ -151,3 +151,16 @@ def test_dedupe_rejects_name_the_row_the_sku_and_the_file(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "c.csv:row 1  not_found  sku A: image " in out.stdout and "missing.jpg" in out.stdout
     assert "c.csv:row 2  empty_image  sku B" in out.stdout
+
+
+def test_the_program_waits_for_its_threads_and_exit_hooks_and_keeps_its_exit_code():
+    """``entry`` ends the process without the interpreter's teardown, but not before a
+    non-daemon thread ends and the atexit hooks ran; the exit code is the command's."""
+    code = ("import atexit, sys, threading, time; from snapprice.cli import entry; "
+            "atexit.register(lambda: print('hook ran', flush=True)); "
+            "threading.Thread(target=lambda: (time.sleep(0.3), print('thread done', flush=True))).start(); "
+            "sys.argv = ['snapprice', 'run', '--no-such-option']; entry()")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, out.stderr
+    assert "No such option" in out.stderr
+    assert out.stdout.index("thread done") < out.stdout.index("hook ran"), out.stdout

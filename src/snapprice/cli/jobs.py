@@ -8,6 +8,8 @@ import os
 import shutil
 import sys
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
@@ -55,14 +57,53 @@ PREFECT_OPTION = typer.Option(
          "one, in this process: Prefect's temporary server takes 5-15 s to start).")
 
 
+def _wants_prefect(use_prefect: bool | None) -> bool:
+    return use_prefect if use_prefect is not None else prefect_server_configured()
+
+
+@contextmanager
+def prefect_api(ctx: typer.Context, flow_run: bool) -> Iterator[None]:
+    """Around a command that runs a flow: without a configured Prefect server, Prefect's
+    temporary one, started now so that it boots while this process reads the config and
+    imports Prefect (``_flow`` waits for it), stopped when the command ends."""
+    if not flow_run or prefect_server_configured():
+        yield
+        return
+    from snapprice.cli.prefect_server import TemporaryServer
+
+    obj = ctx.find_root().obj
+    server = TemporaryServer()
+    if obj is not None:
+        obj["prefect_server"] = server
+    try:
+        yield
+    finally:
+        if obj is not None:
+            obj.pop("prefect_server", None)
+        server.stop()
+
+
+def _flow(ctx: typer.Context, flow: Any, **params: Any) -> Any:
+    """Call a Prefect flow: against the command's temporary server when it started one (once
+    it answers), else against the configured server."""
+    server = (ctx.find_root().obj or {}).get("prefect_server")
+    if server is None:
+        return flow(**params)
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    server.wait_ready()
+    with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+        return flow(**params)
+
+
 def _snapshot(ctx: typer.Context, settings: Settings, use_prefect: bool | None, **params: Any) -> dict[str, Any]:
     """One snapshot run: a Prefect flow run, or ``run.run_snapshot`` in this process (the
     same lifecycle, the same steps minus Prefect's retries and artifacts)."""
-    if use_prefect if use_prefect is not None else prefect_server_configured():
+    if _wants_prefect(use_prefect):
         obj = ctx.find_root().obj or {}
         params.setdefault("config", str(obj["config"]) if obj.get("config") else None)
         params.setdefault("data_dir", str(data_dir_from(ctx)) if data_dir_from(ctx) else None)
-        return _pipeline().snapshot(**params)
+        return _flow(ctx, _pipeline().snapshot, **params)
     from snapprice import run
 
     params.pop("config", None)
@@ -149,13 +190,14 @@ def run(
     if run_id is not None and not resume:
         raise SnappriceError("a RUN_ID is only accepted with --resume")
     platforms = list(platform) if platform else None
-    settings = settings_from(ctx, will_search=True, platforms=platforms)  # fail fast, before Prefect
-    if not resume:
-        _check_catalog(catalog, settings)
-    with run_progress(err_console, qps=_budget(settings), quiet=quiet,
+    with prefect_api(ctx, _wants_prefect(use_prefect)):
+        settings = settings_from(ctx, will_search=True, platforms=platforms)  # fail fast, before Prefect
+        if not resume:
+            _check_catalog(catalog, settings)
+        with run_progress(err_console, qps=_budget(settings), quiet=quiet,
                           platform_qps=_platform_budgets(settings)):
-        result = _snapshot(ctx, settings, use_prefect, kind=kind, catalog=str(catalog) if catalog else None,
-                           resume=resume, run_id=run_id, platforms=platforms, limit=limit)
+            result = _snapshot(ctx, settings, use_prefect, kind=kind, catalog=str(catalog) if catalog else None,
+                               resume=resume, run_id=run_id, platforms=platforms, limit=limit)
     _print_result(result, as_json)
     if result["status"] == "failed":
         raise typer.Exit(1)
@@ -191,20 +233,21 @@ def demo(
     root = demo_ws.workspace_root()
     if os.environ.pop("DATABASE_URL", None):
         console.print("note: the demo ignores DATABASE_URL and keeps its own embedded database")
-    ws, reset = demo_ws.prepare(root, data_dir_from(ctx), products=products, items=items)
-    data_dir = ws.database
-    console.print(f"demo workspace: {root}" + (" (made afresh: other --products/--items)" if reset else ""))
-    try:
-        for name, value in demo_ws.DEMO_ENV.items():
-            os.environ.setdefault(name, value)
-        console.print(f"marketplace sandbox on {ws.sandbox.base_url}; catalog {ws.catalog}")
-        settings = load_settings(ws.config)
-        with run_progress(err_console, qps=_budget(settings), quiet=quiet,
-                          platform_qps=_platform_budgets(settings)):
-            result = _snapshot(ctx, settings, use_prefect, kind="demo", config=str(ws.config),
-                               data_dir=str(data_dir))
-    finally:
-        ws.sandbox.stop()
+    with prefect_api(ctx, _wants_prefect(use_prefect)):
+        ws, reset = demo_ws.prepare(root, data_dir_from(ctx), products=products, items=items)
+        data_dir = ws.database
+        console.print(f"demo workspace: {root}" + (" (made afresh: other --products/--items)" if reset else ""))
+        try:
+            for name, value in demo_ws.DEMO_ENV.items():
+                os.environ.setdefault(name, value)
+            console.print(f"marketplace sandbox on {ws.sandbox.base_url}; catalog {ws.catalog}")
+            settings = load_settings(ws.config)
+            with run_progress(err_console, qps=_budget(settings), quiet=quiet,
+                              platform_qps=_platform_budgets(settings)):
+                result = _snapshot(ctx, settings, use_prefect, kind="demo", config=str(ws.config),
+                                   data_dir=str(data_dir))
+        finally:
+            ws.sandbox.stop()
     _print_result(result, False)
     with open_database(DatabaseSettings(), data_dir) as db:
         engine = make_engine(db)
@@ -242,15 +285,16 @@ def backfill(
         raise SnappriceError("choose --replay, --fill-gaps or both")
     if until <= since:
         raise SnappriceError("--until must be after --since")
-    settings = settings_from(ctx, will_search=fill_gaps)  # fail fast, before Prefect starts
-    if fill_gaps:
-        _check_catalog(catalog, settings)
-    obj = ctx.find_root().obj or {}
-    since_u, until_u = (d if d.tzinfo else d.replace(tzinfo=UTC) for d in (since, until))
-    result = _pipeline().backfill(since=since_u, until=until_u, replay=replay, fill_gaps=fill_gaps,
-                  config=str(obj["config"]) if obj.get("config") else None,
-                  data_dir=str(data_dir_from(ctx)) if data_dir_from(ctx) else None,
-                  catalog=str(catalog) if catalog else None)
+    with prefect_api(ctx, True):
+        settings = settings_from(ctx, will_search=fill_gaps)  # fail fast, before Prefect starts
+        if fill_gaps:
+            _check_catalog(catalog, settings)
+        obj = ctx.find_root().obj or {}
+        since_u, until_u = (d if d.tzinfo else d.replace(tzinfo=UTC) for d in (since, until))
+        result = _flow(ctx, _pipeline().backfill, since=since_u, until=until_u, replay=replay,
+                       fill_gaps=fill_gaps, config=str(obj["config"]) if obj.get("config") else None,
+                       data_dir=str(data_dir_from(ctx)) if data_dir_from(ctx) else None,
+                       catalog=str(catalog) if catalog else None)
     if as_json:
         typer.echo(json.dumps(result, default=str))
         return

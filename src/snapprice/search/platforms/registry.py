@@ -28,6 +28,7 @@ from snapprice.search.platforms.gateway import GatewayClient
 from snapprice.search.platforms.limiter import PostgresLimiter, ProcessLimiter, RateLimiter
 from snapprice.search.platforms.searcher import Backoff, PlatformSearcher
 from snapprice.search.platforms.top import TopClient
+from snapprice.search.platforms.transport import ApiTransport
 from snapprice.settings import PlatformSettings, Settings
 
 # What runs one platform's searches: one account's searcher, or a pool of accounts.
@@ -56,11 +57,13 @@ def make_http_client(settings: Settings) -> httpx.AsyncClient:
     plats = settings.enabled_platforms().values()
     slowest = max((p.timeout for p in plats), default=10.0)
     per_platform = settings.search.concurrency + 2
+    limits = httpx.Limits(max_connections=per_platform * max(len(plats), 1),
+                          max_keepalive_connections=per_platform * max(len(plats), 1),
+                          keepalive_expiry=30.0)
     return httpx.AsyncClient(
         timeout=httpx.Timeout(slowest, connect=min(slowest, 5.0)),
-        limits=httpx.Limits(max_connections=per_platform * max(len(plats), 1),
-                            max_keepalive_connections=per_platform * max(len(plats), 1),
-                            keepalive_expiry=30.0),
+        limits=limits,
+        transport=ApiTransport(limits),
         headers={"User-Agent": "snapprice/0.1 (+image price monitor)"},
         follow_redirects=False,
     )
