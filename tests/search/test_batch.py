@@ -68,7 +68,7 @@ def test_one_bad_item_is_a_reject_and_the_others_are_kept(clean_db):
     items[2] = _completion(run_id, 2, body={"text": "NUL \x00 in the body"})  # jsonb refuses it
     ex = _executor(clean_db, run_id)
     writer, results = asyncio.run(_write_all(ex, items))
-    assert writer.batches == 1
+    assert writer.batches == 1  # written once whole (refused), then again item by item
     assert isinstance(results[2], str) and "results not stored" in results[2]
     assert [r.snapshots for i, r in enumerate(results) if i != 2] == [3, 3, 3, 3]
     tasks = _q(clean_db, "SELECT group_id, status FROM search_task WHERE run_id = :r ORDER BY group_id",
@@ -131,7 +131,7 @@ def test_batches_are_cut_at_the_size_and_workers_wait_when_two_are_pending(clean
 def test_a_write_that_fails_for_good_fails_every_item_of_its_batch(clean_db):
     run_id = _run_with_tasks(clean_db, 2)
 
-    async def never(fn, *args):
+    async def never(fn, *args, **kwargs):
         raise RuntimeError("database gone")
 
     async def go():

@@ -5,19 +5,24 @@ writes a batch when ``size`` are buffered or ``interval`` seconds after the firs
 in one transaction that also adds the requests counted since the last batch. Batches are
 written one after another, so a run's writes never wait on each other; while one is being
 written the next fills, and a worker waits only when that one is full too. A kill loses at
-most those two batches (a resume searches them again).
+most those two batches (a resume searches them again). A batch is written without a
+savepoint per item; only when the database refuses it is it written again with them, so
+that the one bad item becomes a reject and the others are kept.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from snapprice.errors import DatabaseUnavailable
 from snapprice.store import runs
 from snapprice.store.loader import LoadResult
 
+log = logging.getLogger("snapprice.search")
 Write = Callable[..., Awaitable[Any]]  # (fn, *args): fn(conn, *args) in one transaction
 Outcome = LoadResult | str  # what an item became: stored, or why it was not
 
@@ -85,8 +90,18 @@ class BatchWriter:
 
     async def _flush(self, batch: list[tuple[runs.Completion, asyncio.Future[Outcome]]]) -> None:
         attempts, self._attempts = self._attempts, {}
+        items = [c for c, _ in batch]
         try:
-            results = await self._write(runs.complete_batch, self.run_id, [c for c, _ in batch], attempts)
+            try:
+                results = await self._write(runs.complete_batch, self.run_id, items, attempts)
+            except DatabaseUnavailable:
+                raise
+            except Exception:
+                # Something in the batch was refused (its transaction is rolled back): write
+                # it again with a savepoint per item, so that only that item is lost.
+                log.warning("a batch of %d finished searches was refused; writing it again item by item",
+                            len(items), exc_info=True)
+                results = await self._write(runs.complete_batch, self.run_id, items, attempts, isolate=True)
         except asyncio.CancelledError:
             for _, fut in batch:
                 fut.cancel()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -166,21 +167,25 @@ def complete_batch(
     run_id: int,
     items: Sequence[Completion],
     attempts: Mapping[tuple[int, str, int], int] | None = None,
+    *,
+    isolate: bool = False,
 ) -> list[LoadResult | str]:
     """Store many finished searches in the caller's one transaction (each marked done with
     its rows) and add the requests counted since the last batch; per item, its LoadResult
     or why it could not be stored.
 
-    An item the database refuses (a value it cannot take, a constraint) is rolled back to
-    its savepoint, recorded as a reject and its task marked failed; the others are kept.
-    A connection or server fault (OperationalError, InterfaceError) is raised: the caller
-    retries the whole batch, never half of it.
+    Without ``isolate`` any error ends the batch (the caller rolls it back and writes it
+    again isolated). With it, each item has its own savepoint: an item the database
+    refuses (a value it cannot take, a constraint) is rolled back to it, recorded as a
+    reject and its task marked failed; the others are kept. A connection or server fault
+    (OperationalError, InterfaceError) is raised either way: the caller retries the whole
+    batch, never half of it.
     """
     add_attempts(conn, run_id, attempts or {})
     out: list[LoadResult | str] = []
     for c in items:
         try:
-            with conn.begin_nested():
+            with conn.begin_nested() if isolate else contextlib.nullcontext():
                 out.append(complete_task(
                     conn, c.task, c.page, c.snapshots, c.rejects, skus=c.skus,
                     marketplace=c.marketplace, protocol=c.protocol,
@@ -189,6 +194,8 @@ def complete_batch(
         except (sa_exc.OperationalError, sa_exc.InterfaceError):
             raise
         except Exception as exc:  # one bad item: a recorded reject, the batch goes on
+            if not isolate:
+                raise
             orig = getattr(exc, "orig", None) or exc
             first = (str(orig).strip().splitlines() or [""])[0][:500]
             why = storable(f"results not stored: {type(orig).__name__}: {first}")
