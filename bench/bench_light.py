@@ -96,6 +96,7 @@ def _one(engine: sa.Engine, db_url: str, tmp: Path, url_csv: Path, label: str, p
         summary = executor.execute_searches(engine, settings, run_id)
         cpu1, srv1, host1 = me.cpu_times(), srv.cpu_times(), psutil.cpu_times()
         pg1 = _backend_cpu(monitor)
+        returned = time.time()
         result = run.close_run(engine, run_id)
         ended = time.time()
         stats = httpx.get(f"{base}/_stats").json()
@@ -114,6 +115,7 @@ def _one(engine: sa.Engine, db_url: str, tmp: Path, url_csv: Path, label: str, p
     row = {"label": label, "calls": calls, "ratio": phase / floor, "phase": phase, "floor": floor,
            "cpu_ms": ours / calls * 1000, "pg_ms": pg / calls * 1000,
            "first": stats["first"] - started, "exit": ended - stats["last"],
+           "searched": returned - stats["last"], "close": ended - returned,
            "server_ms": server_cpu / calls * 1000, "busy": busy / wall if wall else 0.0}
     print(f"[{label}] {ing.groups} groups x {len(platforms)} platform(s) at {qps:g} QPS: {summary.done} done, "
           f"{summary.failed} failed, {result['n_snapshots']} snapshots, {calls} calls, refused "
@@ -121,7 +123,8 @@ def _one(engine: sa.Engine, db_url: str, tmp: Path, url_csv: Path, label: str, p
     print(f"[{label}] search phase / floor = {phase:.2f} / {floor:.2f} s = {row['ratio']:.3f} (goal <= 1.10); "
           f"per search: snapprice {row['cpu_ms']:.1f} ms CPU, PostgreSQL {row['pg_ms']:.1f} ms, "
           f"server {row['server_ms']:.1f} ms; machine {row['busy'] * 100:.0f} % busy; "
-          f"start -> first search {row['first']:.2f} s, last search -> exit {row['exit']:.2f} s")
+          f"start -> first search {row['first']:.2f} s, last search -> exit {row['exit']:.2f} s "
+          f"(search stage returned after {row['searched']:.2f} s, close_run {row['close']:.2f} s)")
     return row
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from snapprice.models import CheckedResults, ListingSnapshot, Reject, SearchPage, SearchTask
 from snapprice.normalize import storable
 from snapprice.store.archive import archive_response
-from snapprice.store.loader import LoadResult, load_snapshots, record_rejects
+from snapprice.store.loader import LoadResult, load_snapshots, prepare_loads, record_rejects
 from snapprice.store.match_checks import save_pictures
 from snapprice.store.sql import statement
 
@@ -118,6 +118,7 @@ def complete_task(
     received_at: datetime,
     max_pages: int,
     checked: CheckedResults | None = None,
+    prepared: bool = False,
 ) -> LoadResult:
     """Archive, load and mark done in the caller's single transaction; plan the next page.
 
@@ -136,7 +137,7 @@ def complete_task(
         conn, task.run_id, received_at, snapshots, skus=skus, group_id=task.group_id,
         raw_id=raw_id, cached=page.cached,
         checks=None if checked is None else checked.checks,
-        check_version=0 if checked is None else checked.feature_version,
+        check_version=0 if checked is None else checked.feature_version, prepared=prepared,
     )
     conn.execute(statement("store/complete_task"),
                  {**_task_key(task), "items": len(page.items), "has_more": page.has_more})
@@ -182,6 +183,8 @@ def complete_batch(
     batch, never half of it.
     """
     add_attempts(conn, run_id, attempts or {})
+    if items:
+        prepare_loads(conn, run_id, [c.received_at for c in items])
     out: list[LoadResult | str] = []
     for c in items:
         try:
@@ -190,7 +193,7 @@ def complete_batch(
                     conn, c.task, c.page, c.snapshots, c.rejects, skus=c.skus,
                     marketplace=c.marketplace, protocol=c.protocol,
                     requested_at=c.requested_at, received_at=c.received_at,
-                    max_pages=c.max_pages, checked=c.checked))
+                    max_pages=c.max_pages, checked=c.checked, prepared=True))
         except (sa_exc.OperationalError, sa_exc.InterfaceError):
             raise
         except Exception as exc:  # one bad item: a recorded reject, the batch goes on
