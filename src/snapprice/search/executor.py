@@ -229,6 +229,8 @@ class _Executor:
             marketplace=marketplace, protocol=plat.protocol, requested_at=requested_at,
             received_at=received_at, max_pages=plat.pages))
         more = page.has_more and task.page < plat.pages
+        if not more:  # the picture is not needed while the batch waits (a next page would)
+            images.release(task.group_id)
         committed.add_done_callback(functools.partial(self._stored, task, more, queue, images))
         return committed
 
@@ -250,7 +252,8 @@ class _Executor:
                 images.expect(task.group_id)
                 queue.put_nowait(SearchTask(task.run_id, task.group_id, task.platform, task.page + 1))
         self._tick(task.platform)
-        images.release(task.group_id)
+        if more:
+            images.release(task.group_id)
         queue.task_done()
 
     async def _check(self, snaps: list[ListingSnapshot], group_id: int,
