@@ -12,6 +12,21 @@ warm-up (checks off: the sandbox analyses each catalog picture once), checks off
 baseline), checks on with an empty picture cache, and on again with the cache the first
 checked run filled (a daily run); it prints each run's ratio to the quota floor and the
 checks' cost per search (wall and CPU seconds over the baseline's).
+
+``--light`` measures the pipeline alone: instead of the sandbox (which analyses every
+picture and would saturate first) a minimal strict gateway server (bench/light_server.py,
+its own process: QPS enforced with bans, canned results with distinct listings) answers
+``--items`` distinct pictures, match checks off. After a warm-up run (hash cache, listings
+known: the daily steady state) it runs one platform at each of ``--light-qps`` and then
+``--light-platforms`` platforms at once at ``--light-shared-qps`` each, and prints per run:
+the search phase (the server's own first to last call) over its floor
+((calls - 1) / (QPS x platforms); goal <= 1.10), snapprice CPU ms per search (this
+process), PostgreSQL ms per search (CPU of the run database's backends, read with psutil;
+the limiter's included), start -> first search (from ``start_run`` in this process, ingest
+with a warm cache included; the CLI's interpreter and Prefect start are not) and last
+search -> exit (to ``close_run``'s return), with the machine's CPU split.
+
+    python bench/bench_e2e.py --light [--items 1000] [--light-qps 50,100,200]
 """
 
 from __future__ import annotations
@@ -80,7 +95,16 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=32, help="searches in flight per platform")
     ap.add_argument("--match-check", choices=("off", "on", "both"), default="both",
                     help="per-SKU match checks: off, on (cold cache, then warm), or both (off first)")
+    ap.add_argument("--light", action="store_true", help="the light server instead of the sandbox")
+    ap.add_argument("--light-qps", default="50,100,200", help="one platform at each of these QPS")
+    ap.add_argument("--light-platforms", type=int, default=4, help="then this many platforms at once")
+    ap.add_argument("--light-shared-qps", type=float, default=50, help="... at this QPS each")
     args = ap.parse_args()
+    if args.light:
+        from bench_light import light_main
+
+        light_main(args)
+        return
     platforms = args.platforms.split(",")
     tmp = Path(tempfile.mkdtemp(prefix="snapprice-e2e-"))
 

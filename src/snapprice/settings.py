@@ -68,6 +68,12 @@ class SearchSettings(_Section):
     # Calls of one platform refused in a row with the same code (none succeeding between)
     # that stop it for the run; 0: never.
     stop_after_same_errors: int = Field(5, ge=0, le=10_000)
+    # Finished searches are stored together, one transaction per batch: flushed when this
+    # many are buffered or write_interval_ms after the first of them. A kill loses what is
+    # not committed (at most two batches: one being written, one filling), and a resume
+    # searches those again.
+    write_batch: int = Field(64, ge=1, le=10_000)
+    write_interval_ms: int = Field(250, ge=1, le=60_000)
 
 
 class MatchCheckSettings(_Section):

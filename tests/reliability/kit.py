@@ -40,12 +40,14 @@ def write_config(path: Path, *, database_url: str, catalog: Path, base_url: str,
                  platforms: list[PlatformCfg], concurrency: int = 4, limiter: str = "process",
                  max_attempts: int = 6, max_retry_seconds: float = 60, workers: int = 1,
                  fetch_timeout: float = 15.0, key_env: str = "SNAPPRICE_GATEWAY_KEY",
-                 secret_env: str = "SNAPPRICE_GATEWAY_SECRET", match_checks: bool = True) -> Path:
+                 secret_env: str = "SNAPPRICE_GATEWAY_SECRET", match_checks: bool = True,
+                 write_batch: int = 64) -> Path:
     """A snapprice.toml pointing at ``database_url``, ``catalog`` and the sandbox."""
     body = (f'[database]\nurl = "{database_url}"\n\n[catalog]\npath = "{catalog}"\n\n'
             f"[dedupe]\nworkers = {workers}\nfetch_timeout = {fetch_timeout}\n\n"
             f"[search]\nconcurrency = {concurrency}\nmax_attempts = {max_attempts}\n"
-            f'max_retry_seconds = {max_retry_seconds}\nlimiter = "{limiter}"\n\n'
+            f'max_retry_seconds = {max_retry_seconds}\nlimiter = "{limiter}"\n'
+            f"write_batch = {write_batch}\n\n"
             "[alerts]\nenabled = false\n\n"
             f"[match_check]\nenabled = {str(match_checks).lower()}\n\n")
     for p in platforms:

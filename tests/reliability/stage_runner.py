@@ -3,7 +3,8 @@
     python tests/reliability/stage_runner.py --config C [--resume RUN_ID] [--kill-at STAGE:N]
 
 ``--kill-at hash:N`` SIGKILLs this process after N images were hashed, ``load:N`` inside the
-N-th search task's load transaction (after the rows were written, before the commit). It
+N-th search task's load (after its rows were written, before its batch's commit),
+``batch:N`` between batches (after N batches were committed, before the next one). It
 prints ``run <id>``, ``stage <name>`` and, at the end, ``result <json>`` (flushed at once).
 """
 
@@ -41,7 +42,7 @@ def main() -> None:
 
     settings = load_settings(args.config)
     engine = make_engine(settings.database.url)
-    count = {"hash": 0, "load": 0}
+    count = {"hash": 0, "load": 0, "batch": 0}
 
     def progress(name: str, advance: int, total: int) -> None:
         if name == "hash":
@@ -60,6 +61,18 @@ def main() -> None:
             return result
 
         runs.complete_task = complete_then_die  # type: ignore[assignment]
+
+    if stage == "batch":
+        whole = runs.complete_batch
+
+        def die_before_batch(conn, run_id, items, *a, **kw):  # type: ignore[no-untyped-def]
+            if items and count["batch"] >= kill_after:
+                _die()  # the N batches before this one are committed, this one never starts
+            result = whole(conn, run_id, items, *a, **kw)
+            count["batch"] += bool(items)
+            return result
+
+        runs.complete_batch = die_before_batch  # type: ignore[assignment]
 
     if args.resume is None:
         run_id = run.start_run(engine, settings, kind="manual", catalog=settings.catalog.path)

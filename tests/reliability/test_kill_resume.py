@@ -36,9 +36,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PLATFORMS = ("taobao", "jd")
 CONCURRENCY = 3
 IN_FLIGHT = CONCURRENCY * len(PLATFORMS)  # searches that can be under way when the kill lands
-# (how, where): "hash"/"load" kill the runner from inside at that point; "time" kills it
-# from outside at a random moment of its search stage.
-TRIALS = ("hash", "hash", "load", "load", "load", "time", "time", "time", "time")
+# Finished searches not yet committed: the batch being written and the one filling.
+WRITE_BATCH = 4
+UNCOMMITTED = 2 * WRITE_BATCH
+# (how, where): "hash"/"load"/"batch" kill the runner from inside at that point (load: in
+# the middle of a batch's transaction; batch: between two batches); "time" kills it from
+# outside at a random moment of its search stage.
+TRIALS = ("hash", "hash", "load", "load", "load", "batch", "batch", "time", "time", "time", "time")
 
 
 def _truncate(engine):
@@ -58,6 +62,8 @@ def _killed_run(config, kind, rng, n_images, n_tasks, search_seconds):
         args = ["--kill-at", f"hash:{rng.randint(1, n_images - 1)}"]
     elif kind == "load":
         args = ["--kill-at", f"load:{rng.randint(1, n_tasks - 1)}"]
+    elif kind == "batch":
+        args = ["--kill-at", f"batch:{rng.randint(1, n_tasks // WRITE_BATCH - 1)}"]
     proc = subprocess.Popen(runner_cmd(config, *args), env=runner_env(), text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     run_id = None
@@ -91,7 +97,7 @@ def world(engine, database_url, tmp_path_factory):
                                    distractor_rate=0.1, seed=3)
         config = write_config(tmp / "snapprice.toml", database_url=database_url,
                               catalog=catalog.csv_path, base_url=sb.base_url,
-                              concurrency=CONCURRENCY,
+                              concurrency=CONCURRENCY, write_batch=WRITE_BATCH,
                               platforms=[PlatformCfg(p, qps=40) for p in PLATFORMS])
         settings = settings_for(config)
         _truncate(engine)
@@ -117,8 +123,8 @@ def _resume_and_compare(engine, world, run_id, where):
     assert dump_tables(engine) == baseline, f"tables differ after a kill at {where}"
     assert duplicates(engine) == 0
     repeated = searches - n_tasks
-    assert 0 <= repeated <= IN_FLIGHT, (where, searches, n_tasks)
-    assert uploads - n_tasks <= IN_FLIGHT, (where, uploads, n_tasks)  # one upload per task
+    assert 0 <= repeated <= IN_FLIGHT + UNCOMMITTED, (where, searches, n_tasks)
+    assert uploads - n_tasks <= IN_FLIGHT + UNCOMMITTED, (where, uploads, n_tasks)  # one per task
     return repeated
 
 
@@ -142,7 +148,8 @@ def test_killed_runs_resume_to_the_uninterrupted_tables(engine, world):
     print(f"\nkill and resume (seed {seed}, search stage {search_seconds:.2f} s): {len(TRIALS)} SIGKILL "
           "trials, each resumed to the "
           f"{rows} rows of the uninterrupted run ({len(baseline['price_snapshot'])} snapshots); "
-          f"repeated search calls at most {IN_FLIGHT} (in flight):\n  " + "\n  ".join(report))
+          f"repeated search calls at most {IN_FLIGHT} (in flight) + {UNCOMMITTED} (two batches):\n  "
+          + "\n  ".join(report))
 
 
 def test_cli_run_killed_mid_search_resumes(engine, world, tmp_path):
@@ -186,5 +193,6 @@ def test_cli_run_killed_mid_search_resumes(engine, world, tmp_path):
     assert status == "running"
     repeated = _resume_and_compare(engine, world, run_id, f"CLI, {done} searches done")
     print(f"\nkill and resume through the CLI: killed after {done}/{n_tasks} searches; resumed "
-          f"to the uninterrupted run's tables; {repeated} repeated calls (in flight {IN_FLIGHT}); "
+          f"to the uninterrupted run's tables; {repeated} repeated calls (in flight {IN_FLIGHT}, "
+          f"uncommitted {UNCOMMITTED}); "
           f"processes left behind by the killed CLI: {'yes (ended)' if orphans else 'none'}")

@@ -1,7 +1,9 @@
 """Opt-in measurement for docs/scaling.md: how many finished search tasks per second one run
-can store (``runs.complete_task``, one transaction each), and the bytes per snapshot row.
+can store (``runs.complete_task``, one transaction each, by 1, 2 and 4 writer threads; then
+``runs.complete_batch``, ``--batch`` tasks a transaction, as the executor writes them, with
+the read path's triggers on and off), and the bytes per snapshot row.
 
-    /tmp/venv0/bin/python tests/reliability/write_rate.py [--tasks 600] [--items 20]
+    python tests/reliability/write_rate.py [--tasks 600] [--items 20] [--batch 64]
 
 Uses the PostgreSQL on 127.0.0.1:5432 (or --server URL) in a scratch database it drops.
 """
@@ -24,7 +26,10 @@ def main() -> None:
     ap.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/postgres")
     ap.add_argument("--tasks", type=int, default=600)
     ap.add_argument("--items", type=int, default=20)
+    ap.add_argument("--batch", type=int, default=64)
     args = ap.parse_args()
+
+    import sqlalchemy as sa
 
     from snapprice import run
     from snapprice.models import SearchItem, SearchPage, SearchTask
@@ -67,6 +72,27 @@ def main() -> None:
             rows = one(engine, "SELECT count(*) FROM price_snapshot WHERE run_id = :r", r=run_id)
             print(f"{threads} writer thread(s): {args.tasks} tasks x {args.items} items in {secs:.2f} s"
                   f" = {args.tasks / secs:.0f} tasks/s, {rows / secs:.0f} snapshot rows/s")
+        for triggers in ("on", "off", "on"):
+            with engine.begin() as conn:
+                for table in ("price_snapshot", "match"):
+                    conn.execute(sa.text(f"ALTER TABLE {table} {'ENABLE' if triggers == 'on' else 'DISABLE'}"
+                                         " TRIGGER USER"))
+            run_id = run.start_run(engine, Settings(), kind="manual", catalog="bench")
+            pages = [page(n) for n in range(args.tasks)]
+            now = datetime.now(UTC)
+            items = []
+            for n in range(args.tasks):
+                snaps, rejects = normalize_page("taobao", pages[n].items)
+                items.append(runs.Completion(SearchTask(run_id, n, "taobao", 1), pages[n], snaps, rejects,
+                                             skus=[f"SKU-{n}"], marketplace="taobao", protocol="gateway",
+                                             requested_at=now, received_at=now, max_pages=1))
+            started = time.perf_counter()
+            for b in range(0, len(items), args.batch):
+                with engine.begin() as conn:
+                    runs.complete_batch(conn, run_id, items[b:b + args.batch])
+            secs = time.perf_counter() - started
+            print(f"batches of {args.batch}, read-path triggers {triggers}: {args.tasks} tasks in {secs:.2f} s"
+                  f" = {args.tasks / secs:.0f} tasks/s ({secs / args.tasks * 1000:.2f} ms a task)")
         size = one(engine, "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_inherits i"
                            " JOIN pg_class c ON c.oid = i.inhrelid"
                            " WHERE i.inhparent = 'price_snapshot'::regclass")

@@ -1,4 +1,4 @@
-"""Execute a run's search tasks: per-platform workers, one transaction per finished task."""
+"""Execute a run's search tasks: per-platform workers, finished tasks committed in batches."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from snapprice.models import CheckedResults, ListingSnapshot, QueryImage, Search
 from snapprice.normalize import normalize_page
 from snapprice.normalize import storable as storable_text
 from snapprice.progress import report as report_progress
+from snapprice.search.batch import BatchWriter, Outcome
 from snapprice.search.match_check import Thresholds
 from snapprice.search.platforms.gate import on_admit
 from snapprice.search.platforms.jsonbody import storable
@@ -136,6 +137,8 @@ class _Executor:
         self.writers = ThreadPoolExecutor(WRITER_THREADS, thread_name_prefix="snapprice-db")
         self._checker: PictureChecker | None = None
         self._sku_images: dict[int, list[SkuImage]] = {}
+        s = settings.search
+        self.batch = BatchWriter(self._db, run_id, size=s.write_batch, interval=s.write_interval_ms / 1000)
 
     def _tick(self, platform: str) -> None:
         self.finished += 1
@@ -186,19 +189,22 @@ class _Executor:
         self._tick(task.platform)
 
     async def _one(self, task: SearchTask, queue: asyncio.Queue[SearchTask],
-                   images: _Images) -> None:
+                   images: _Images) -> asyncio.Future[Outcome] | None:
+        """Search ``task``; the future of its batch when it found results to store (the task
+        is over once that batch is committed), None when it ended here."""
         searcher = self.searchers[task.platform]
         plat = self.settings.platforms[task.platform]
         if searcher.stopped is not None:
             await self._end(task, "skipped", f"platform stopped: {searcher.stopped}")
-            return
+            return None
         try:
             image = await images.get(task.group_id)
         except ImageRejected as exc:
             await self._end(task, "failed", f"query image unusable: {exc}")
-            return
+            return None
+
         async def attempted() -> None:  # a request of this task is about to be sent
-            await self._db(runs.mark_attempt, task)
+            self.batch.attempted(task.group_id, task.platform, task.page)
 
         requested_at = datetime.now(UTC)
         try:
@@ -207,10 +213,10 @@ class _Executor:
         except PlatformFatal as exc:
             self.summary.stopped.setdefault(task.platform, str(exc))
             await self._end(task, "skipped", f"platform stopped: {exc}")
-            return
+            return None
         except (RequestRejected, TransientError) as exc:
             await self._end(task, "failed", f"{type(exc).__name__}: {exc}")
-            return
+            return None
         received_at = datetime.now(UTC)
         marketplace = plat.platform or task.platform
         snaps, rejects = normalize_page(marketplace, page.items)
@@ -218,18 +224,37 @@ class _Executor:
         if self.settings.match_check.enabled:
             snaps, checked = await self._check(snaps, task.group_id, image)
         skus = images.groups[task.group_id].skus
-        result = await self._db(
-            runs.complete_task, task, _storable_page(page), snaps, rejects, skus=skus, checked=checked,
+        committed = await self.batch.submit(runs.Completion(
+            task, _storable_page(page), snaps, rejects, skus=skus, checked=checked,
             marketplace=marketplace, protocol=plat.protocol, requested_at=requested_at,
-            received_at=received_at, max_pages=plat.pages)
-        self.summary.done += 1
-        self.summary.snapshots += result.snapshots
-        if page.has_more and task.page < plat.pages:
-            self.total += 1
-            self.by_platform.setdefault(task.platform, [0, 0])[1] += 1
-            images.expect(task.group_id)
-            queue.put_nowait(SearchTask(task.run_id, task.group_id, task.platform, task.page + 1))
+            received_at=received_at, max_pages=plat.pages))
+        more = page.has_more and task.page < plat.pages
+        if not more:  # the picture is not needed while the batch waits (a next page would)
+            images.release(task.group_id)
+        committed.add_done_callback(functools.partial(self._stored, task, more, queue, images))
+        return committed
+
+    def _stored(self, task: SearchTask, more: bool, queue: asyncio.Queue[SearchTask],
+                images: _Images, committed: asyncio.Future[Outcome]) -> None:
+        """The batch holding ``task`` was committed: count it, queue its next page, and only
+        then let it go (the queues drain only when every finished task is stored)."""
+        if committed.cancelled() or committed.exception() is not None:
+            return  # the writer failed for good: run() stops on that error
+        result = committed.result()
+        if isinstance(result, str):  # the database refused this task's results
+            self.summary.failed += 1
+        else:
+            self.summary.done += 1
+            self.summary.snapshots += result.snapshots
+            if more:
+                self.total += 1
+                self.by_platform.setdefault(task.platform, [0, 0])[1] += 1
+                images.expect(task.group_id)
+                queue.put_nowait(SearchTask(task.run_id, task.group_id, task.platform, task.page + 1))
         self._tick(task.platform)
+        if more:
+            images.release(task.group_id)
+        queue.task_done()
 
     async def _check(self, snaps: list[ListingSnapshot], group_id: int,
                      image: QueryImage) -> tuple[list[ListingSnapshot], CheckedResults]:
@@ -243,16 +268,18 @@ class _Executor:
     async def _worker(self, queue: asyncio.Queue[SearchTask], images: _Images) -> None:
         while True:
             task = await queue.get()
+            committed = None
             try:
-                await self._one(task, queue, images)
+                committed = await self._one(task, queue, images)
             except DatabaseUnavailable:
                 raise  # nothing can be recorded any more: run() stops every worker
             except Exception:
                 log.exception("search task %s failed unexpectedly", task)
                 await self._end(task, "failed", "internal error (see the run log)")
             finally:
-                images.release(task.group_id)
-                queue.task_done()
+                if committed is None:  # else _stored lets it go once its batch is committed
+                    images.release(task.group_id)
+                    queue.task_done()
 
     async def run(self) -> SearchSummary:
         with self.engine.connect() as conn:
@@ -272,19 +299,23 @@ class _Executor:
             asyncio.create_task(self._worker(q, images))
             for q in queues.values() for _ in range(self.settings.search.concurrency)
         ]
+        writer = asyncio.create_task(self.batch.run())
         joined = asyncio.ensure_future(asyncio.gather(*(q.join() for q in queues.values())))
         try:
-            # A worker only ends by raising: then the queues would never drain, so stop.
-            watched: list[asyncio.Future[Any]] = [joined, *workers]
+            # A worker or the writer only ends early by raising: then the queues would never
+            # drain, so stop.
+            watched: list[asyncio.Future[Any]] = [joined, writer, *workers]
             await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
-            for w in workers:
+            for w in (writer, *workers):
                 if w.done() and not w.cancelled() and w.exception() is not None:
                     raise w.exception()  # type: ignore[misc]
+            await self.batch.close()  # every task is stored: write the attempts still counted
+            await writer
         finally:
             joined.cancel()
-            for w in workers:
+            for w in (writer, *workers):
                 w.cancel()
-            await asyncio.gather(joined, *workers, return_exceptions=True)
+            await asyncio.gather(joined, writer, *workers, return_exceptions=True)
             images.http.close()
             self.writers.shutdown(wait=True)
             if self._checker is not None:

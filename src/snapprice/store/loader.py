@@ -122,6 +122,24 @@ def record_rejects(conn: Connection, run_id: int | None, rejects: Sequence[Rejec
     return result.rowcount or 0
 
 
+def _lock_run(conn: Connection, run_id: int) -> None:
+    # (listing, run) is unique by contract; the partition key keeps PostgreSQL from
+    # enforcing it with an index, so loads of one run are serialized here instead.
+    conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('snapprice.snapshot'), CAST(:run % 2147483647 AS int))"),
+                 {"run": run_id})
+
+
+def prepare_loads(conn: Connection, run_id: int, captured: Sequence[datetime]) -> None:
+    """What every load of ``run_id`` in this transaction needs, done once: the partitions of
+    the ``captured`` times, the stage table, and the run's snapshot lock (taken before any
+    snapshot is written, as each load would)."""
+    months = {(t.year, t.month): t for t in captured}
+    for at in months.values():
+        ensure_partitions(conn, at, 0)
+    conn.execute(statement("store/create_stage"))
+    _lock_run(conn, run_id)
+
+
 def _best_per_listing(rows: Sequence[ListingSnapshot]) -> list[ListingSnapshot]:
     """One row per (platform, item_id): the best-ranked, the first of equals.
 
@@ -137,8 +155,9 @@ def _best_per_listing(rows: Sequence[ListingSnapshot]) -> list[ListingSnapshot]:
     return list(best.values())
 
 
-def _copy_stage(conn: Connection, rows: Sequence[ListingSnapshot]) -> None:
-    conn.execute(statement("store/create_stage"))
+def _copy_stage(conn: Connection, rows: Sequence[ListingSnapshot], *, prepared: bool = False) -> None:
+    if not prepared:
+        conn.execute(statement("store/create_stage"))
     conn.execute(text("DELETE FROM snapprice_stage"))  # cheaper than TRUNCATE on tiny batches
     raw = conn.connection.driver_connection
     with raw.cursor() as cur, cur.copy(_COPY_STAGE) as copy:
@@ -182,6 +201,7 @@ def load_snapshots(
     checks: Sequence[MatchCheck] | None = None,
     check_version: int = 0,
     checked: bool = False,
+    prepared: bool = False,
 ) -> LoadResult:
     """Load one batch of normalized results of ``run_id`` captured at ``captured_at``.
 
@@ -194,6 +214,8 @@ def load_snapshots(
     then a pair is matched only where its newest stored check passed, with that check's
     score, and a pair now rejected loses its match row. Runs inside the caller's
     transaction, so the caller can commit it together with the task that produced it.
+    ``prepared``: that transaction already ran ``prepare_loads`` for ``captured_at``
+    (a batch of loads pays for it once).
     """
     good: list[ListingSnapshot] = []
     rejects: list[Reject] = []
@@ -207,18 +229,17 @@ def load_snapshots(
     if not good:
         return LoadResult(0, 0, 0, rejects)
 
-    ensure_partitions(conn, captured_at, 0)
-    _copy_stage(conn, _best_per_listing(good))
+    if not prepared:
+        ensure_partitions(conn, captured_at, 0)
+    _copy_stage(conn, _best_per_listing(good), prepared=prepared)
     params = {"run": run_id, "at": captured_at, "group": group_id, "raw": raw_id, "cached": cached,
               "skus": list(dict.fromkeys(skus)), "checked": checked or checks is not None}
     (listings,) = _fast_or_upsert(conn, statement("store/listings_fast", **_LISTINGS),
                                   statement("store/listings_upsert", **_LISTINGS), params)
     if checks:
         record_checks(conn, run_id, captured_at, checks, check_version)
-    # (listing, run) is unique by contract; the partition key keeps PostgreSQL from
-    # enforcing it with an index, so loads of one run are serialized here instead.
-    conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('snapprice.snapshot'), CAST(:run % 2147483647 AS int))"),
-                 params)
+    if not prepared:
+        _lock_run(conn, run_id)
     changed = conn.execute(statement("store/update_snapshots"), params).rowcount if update_existing else 0
     inserted = conn.execute(statement("store/insert_snapshots"), params).rowcount
     matches = 0

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from snapprice.models import CheckedResults, ListingSnapshot, Reject, SearchPage, SearchTask
+from snapprice.normalize import storable
 from snapprice.store.archive import archive_response
-from snapprice.store.loader import LoadResult, load_snapshots, record_rejects
+from snapprice.store.loader import LoadResult, load_snapshots, prepare_loads, record_rejects
 from snapprice.store.match_checks import save_pictures
 from snapprice.store.sql import statement
 
 RUN_KINDS = ("scheduled", "manual", "backfill", "demo")
+log = logging.getLogger("snapprice.store")
 
 
 def create_run(
@@ -83,9 +89,14 @@ def _task_key(task: SearchTask) -> dict[str, object]:
     return {"run": task.run_id, "group": task.group_id, "platform": task.platform, "page": task.page}
 
 
-def mark_attempt(conn: Connection, task: SearchTask) -> None:
-    """Count an attempt before the call is made: a crash mid-call is still visible."""
-    conn.execute(statement("store/mark_attempt"), _task_key(task))
+def add_attempts(conn: Connection, run_id: int, attempts: Mapping[tuple[int, str, int], int]) -> None:
+    """Add the requests sent per task, ``(group, platform, page) -> n``, in one statement."""
+    if not attempts:
+        return
+    keys = list(attempts)
+    conn.execute(statement("store/add_attempts"), {
+        "run": run_id, "groups": [k[0] for k in keys], "platforms": [k[1] for k in keys],
+        "pages": [k[2] for k in keys], "counts": [attempts[k] for k in keys]})
 
 
 def end_task(conn: Connection, task: SearchTask, status: str, error: str) -> None:
@@ -107,6 +118,7 @@ def complete_task(
     received_at: datetime,
     max_pages: int,
     checked: CheckedResults | None = None,
+    prepared: bool = False,
 ) -> LoadResult:
     """Archive, load and mark done in the caller's single transaction; plan the next page.
 
@@ -125,10 +137,75 @@ def complete_task(
         conn, task.run_id, received_at, snapshots, skus=skus, group_id=task.group_id,
         raw_id=raw_id, cached=page.cached,
         checks=None if checked is None else checked.checks,
-        check_version=0 if checked is None else checked.feature_version,
+        check_version=0 if checked is None else checked.feature_version, prepared=prepared,
     )
     conn.execute(statement("store/complete_task"),
                  {**_task_key(task), "items": len(page.items), "has_more": page.has_more})
     if page.has_more and task.page < max_pages:
         conn.execute(statement("store/plan_next_page"), {**_task_key(task), "page": task.page + 1})
     return result
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A finished search waiting for its batch: what ``complete_task`` stores."""
+
+    task: SearchTask
+    page: SearchPage
+    snapshots: Sequence[ListingSnapshot]
+    rejects: Sequence[Reject]
+    skus: Sequence[str]
+    marketplace: str
+    protocol: str
+    requested_at: datetime
+    received_at: datetime
+    max_pages: int
+    checked: CheckedResults | None = None
+
+
+def complete_batch(
+    conn: Connection,
+    run_id: int,
+    items: Sequence[Completion],
+    attempts: Mapping[tuple[int, str, int], int] | None = None,
+    *,
+    isolate: bool = False,
+) -> list[LoadResult | str]:
+    """Store many finished searches in the caller's one transaction (each marked done with
+    its rows) and add the requests counted since the last batch; per item, its LoadResult
+    or why it could not be stored.
+
+    Without ``isolate`` any error ends the batch (the caller rolls it back and writes it
+    again isolated). With it, each item has its own savepoint: an item the database
+    refuses (a value it cannot take, a constraint) is rolled back to it, recorded as a
+    reject and its task marked failed; the others are kept. A connection or server fault
+    (OperationalError, InterfaceError) is raised either way: the caller retries the whole
+    batch, never half of it.
+    """
+    add_attempts(conn, run_id, attempts or {})
+    if items:
+        prepare_loads(conn, run_id, [c.received_at for c in items])
+    out: list[LoadResult | str] = []
+    for c in items:
+        try:
+            with conn.begin_nested() if isolate else contextlib.nullcontext():
+                out.append(complete_task(
+                    conn, c.task, c.page, c.snapshots, c.rejects, skus=c.skus,
+                    marketplace=c.marketplace, protocol=c.protocol,
+                    requested_at=c.requested_at, received_at=c.received_at,
+                    max_pages=c.max_pages, checked=c.checked, prepared=True))
+        except (sa_exc.OperationalError, sa_exc.InterfaceError):
+            raise
+        except Exception as exc:  # one bad item: a recorded reject, the batch goes on
+            if not isolate:
+                raise
+            orig = getattr(exc, "orig", None) or exc
+            first = (str(orig).strip().splitlines() or [""])[0][:500]
+            why = storable(f"results not stored: {type(orig).__name__}: {first}")
+            log.warning("search task %s: %s", c.task, why)
+            t = c.task
+            record_rejects(conn, run_id, [Reject("load", f"{t.platform}:group {t.group_id}:page {t.page}",
+                                                 "task_not_stored", why)])
+            end_task(conn, t, "failed", why)
+            out.append(why)
+    return out
