@@ -124,6 +124,8 @@ def test_a_flagged_price_is_never_a_skus_low_average_or_chart_point(conn):
     assert computed == (Decimal("71"), True, Decimal("71"), 2)
     refresh_windows(conn)
     assert tuple(conn.execute(sa.text(stats)).one()) == computed  # and stored alike
-    day_low = conn.execute(statement("report/daily_series"),
-                           {"since": (now - timedelta(days=3)).date(), "sku": "SKU-1"}).all()
-    assert day_low and min(price for *_, price, _cur in day_low) == 71.0
+    from snapprice.report.data import SERIES, _copied
+
+    day_low = _copied(conn, statement("report/daily_series"),
+                      {"since": (now - timedelta(days=3)).date(), "sku": "SKU-1"}, SERIES)
+    assert day_low.height and day_low["price"].min() == 71.0

@@ -73,7 +73,7 @@ def refresh(ctx: typer.Context) -> None:
         finally:
             engine.dispose()
     console.print(f"rebuilt latest prices, price changes, window statistics and daily prices (days in {zone}) "
-                  f"in {time.monotonic() - started:.1f} s")
+                  f"in {time.monotonic() - started:.1f} s", soft_wrap=True)
 
 
 @app.command("forget-matches")
