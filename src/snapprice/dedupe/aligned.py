@@ -39,7 +39,8 @@ MIN_EDGES = 6  # strong edge pixels a cell needs to count
 BACKDROP = 10.0  # grey levels from the most common level that are still backdrop
 NEAR_OBJECT = 4  # pixels around the object that count too (its outline)
 SIDE = 320  # long side of the frame the pictures are compared in
-_ECC_STOP = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 30, 1e-4)
+# 10 steps: on 1,500 TUNE pairs as good as 30 at 1e-4 (half-size copies lost 3 % of true pairs)
+_ECC_STOP = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 10, 1e-3)
 _ERODE = 3  # pixels dropped along the warped picture's edge (interpolation, blur)
 
 
@@ -51,11 +52,13 @@ def _backdrop_free(im: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 def _cells(x: np.ndarray) -> np.ndarray:
-    """Sums over CELL×CELL cells at a stride of CELL/2."""
+    """Sums over CELL×CELL cells at a stride of CELL/2 (from the integral image)."""
+    s = cv2.integral(x.astype(np.uint8))
     h, w = x.shape
-    s = cv2.boxFilter(x.astype(np.float32), -1, (CELL, CELL), normalize=False, anchor=(0, 0),
-                      borderType=cv2.BORDER_CONSTANT)
-    return s[: max(1, h - CELL + 1): CELL // 2, : max(1, w - CELL + 1): CELL // 2]
+    y0 = np.arange(0, max(1, h - CELL + 1), CELL // 2)
+    x0 = np.arange(0, max(1, w - CELL + 1), CELL // 2)
+    y1, x1 = np.minimum(y0 + CELL, h), np.minimum(x0 + CELL, w)
+    return (s[np.ix_(y1, x1)] - s[np.ix_(y0, x1)] - s[np.ix_(y1, x0)] + s[np.ix_(y0, x0)]).astype(np.float32)
 
 
 def _refined(a: np.ndarray, b: np.ndarray, inverse: np.ndarray) -> np.ndarray:
