@@ -23,8 +23,8 @@ A dark object with a light label, a darker copy of it, and the label with anothe
     >>> other[40:50, 40:80] = 60
     >>> other[40:50, 45:50] = 230
     >>> same = np.float32([[1, 0, 0], [0, 1, 0]])
-    >>> agreement(im, im * 0.9, same) > 0.9, agreement(im, other, same)
-    (True, 0.0)
+    >>> agreement(im, im * 0.9, same) > 0.9, agreement(im, other, same), agreement(im, 255 - im, same)
+    (True, 0.0, 0.0)
 """
 
 from __future__ import annotations
@@ -96,10 +96,12 @@ def agreement(a: np.ndarray, b: np.ndarray, transform: np.ndarray) -> float:
     b = cv2.GaussianBlur(b, (0, 0), 1.0)
     wa, wb = warped[inside], b[inside]
     gain = float(((wa - wa.mean()) * (wb - wb.mean())).mean() / max(float(wa.var()), 1e-6))
+    if gain <= 0:  # brightness runs the other way: not a copy (and no edges would be left to compare)
+        return 0.0
     obj = (_backdrop_free(warped, inside) & _backdrop_free(b, inside)).astype(np.uint8)
     near = cv2.dilate(obj, np.ones((2 * NEAR_OBJECT + 1,) * 2, np.uint8)) > 0
     region = inside & near
-    warped = warped * max(gain, 0.0)
+    warped = warped * gain
     ax, ay = cv2.Sobel(warped, cv2.CV_32F, 1, 0), cv2.Sobel(warped, cv2.CV_32F, 0, 1)
     bx, by = cv2.Sobel(b, cv2.CV_32F, 1, 0), cv2.Sobel(b, cv2.CV_32F, 0, 1)
     ea, eb, dot = ax * ax + ay * ay, bx * bx + by * by, ax * bx + ay * by
