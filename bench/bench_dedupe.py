@@ -330,10 +330,12 @@ def bench_verified(name: str, datas: list[bytes], truth: list[int], threshold: i
         pred = group(frame, threshold, verifier=verifier, thumbnails=thumbs)["group_id"].to_list()
         dt = time.perf_counter() - t
         matched = sum(1 for sc in verifier.scores.values() if sc.inliers or sc.same)
+        aligned = sum(1 for sc in verifier.scores.values() if sc.agreement is not None)
         p, r = pairwise_scores(truth, pred)
         worst = largest_wrong_group(truth, pred)
         print(f"| {'yes' if thumbs else 'no'} | {min_inl} | {tol} | {p:.4f} | {r:.4f} | {worst} | "
-              f"{len(verifier.scores):,} ({matched:,} past colour) | {dt / max(len(verifier.scores), 1) * 1e3:.2f} |",
+              f"{len(verifier.scores):,} ({matched:,} past colour, {aligned:,} aligned) | "
+              f"{dt / max(len(verifier.scores), 1) * 1e3:.2f} |",
               flush=True)
 
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from snapprice.cli.dedupe import dedupe_command
 from snapprice.dedupe.grouping import group
 from snapprice.dedupe.hashing import MemoryHashCache
-from snapprice.dedupe.local import MemoryFeatureCache, describe, score, unpack
+from snapprice.dedupe.local import MIN_AGREEMENT, MIN_INLIERS, MemoryFeatureCache, describe, score, unpack
 from snapprice.dedupe.stage import dedupe_catalog
 
 
@@ -85,12 +85,51 @@ RED = (200, 30, 30)
     (_bottle(RED).resize((160, 160)), True),  # rescale
     (_bottle((30, 60, 200)), False),  # colour variant
     (_bottle((30, 150, 60)), False),
-    pytest.param(_bottle(RED, "GLOW 42 ml"), False, marks=pytest.mark.xfail(
-        strict=True, reason="known gap (docs/dedupe.md): a label variant keeps most keypoints")),
+    (_bottle(RED, "GLOW 42 ml"), False),  # label variant: keypoints agree, the aligned check does not
 ])
 def test_local_score(other: Image.Image, same: bool) -> None:
     original = unpack(describe(np.asarray(_bottle(RED))))
     assert score(original, unpack(describe(np.asarray(other)))).same == same
+
+
+def _watermarked(im: Image.Image, text: str, at: tuple[int, int], ink: tuple[int, int, int]) -> Image.Image:
+    """Semi-transparent text stamped on a copy, as shops do (alpha 120 of 255)."""
+    layer = Image.new("RGBA", im.size, (0, 0, 0, 0))
+    ImageDraw.Draw(layer).text(at, text, fill=(*ink, 120), font=ImageFont.load_default(size=22))
+    return Image.alpha_composite(im.convert("RGBA"), layer).convert("RGB")
+
+
+def _jpeg_copy(im: Image.Image, quality: int, scale: float = 1.0) -> np.ndarray:
+    if scale != 1.0:
+        im = im.resize((round(im.width * scale), round(im.height * scale)), Image.Resampling.BILINEAR)
+    return np.asarray(Image.open(io.BytesIO(_jpeg(im, quality))).convert("RGB"))
+
+
+@pytest.mark.parametrize(("text", "at", "ink"), [
+    ("SAMPLE", (20, 150), (128, 128, 128)),  # across the body and the label
+    ("HOT SALE", (60, 120), (200, 30, 30)),  # over the label's words
+    ("© shop", (10, 200), (255, 255, 255)),
+])
+def test_watermarked_copy_is_the_same(text: str, at: tuple[int, int], ink: tuple[int, int, int]) -> None:
+    """A watermark adds thin strokes to one picture; the original's edges persist under them."""
+    red = _bottle(RED)
+    original = unpack(describe(np.asarray(red)))
+    copy = unpack(describe(_jpeg_copy(_watermarked(red, text, at, ink), 60, 0.8)))
+    result = score(original, copy)
+    assert result.same and result.agreement is not None and result.agreement >= MIN_AGREEMENT
+
+
+@pytest.mark.parametrize("label", ["GLOW 42 ml", "MINT 42 ml", "SNAP 42 cl", pytest.param(
+    "SNAP 99 ml", marks=pytest.mark.xfail(strict=True, reason="known gap (docs/dedupe.md): two digits of "
+                                          "small print changed leave most of their cell explained"))])
+def test_label_variant_is_apart(label: str) -> None:
+    """Same object, another printed label: a different product, even recompressed and rescaled,
+    although its keypoints verify."""
+    original = unpack(describe(np.asarray(_bottle(RED))))
+    variant = unpack(describe(_jpeg_copy(_bottle(RED, label), 70, 0.9)))
+    result = score(original, variant)
+    assert result.inliers >= MIN_INLIERS  # keypoints alone would merge them
+    assert not result.same and result.agreement is not None and result.agreement < MIN_AGREEMENT
 
 
 def _catalog(tmp_path: Path, images: dict[str, bytes]) -> Path:

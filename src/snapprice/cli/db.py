@@ -82,7 +82,8 @@ def forget_matches_command(
     before_version: Annotated[int, typer.Option(
         "--before-version", min=1,
         help="Forget what groups made by a grouping rule older than this matched "
-             "(2: groups that could chain, before precision-first dedupe).")] = 2,
+             "(2: groups that could chain, before precision-first dedupe; 3: also groups "
+             "whose verifier let label variants through).")] = 2,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Count them; delete nothing.")] = False,
 ) -> None:
     """Delete matches a SKU got through another SKU's picture in groups of an older dedupe.

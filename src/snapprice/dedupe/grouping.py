@@ -43,8 +43,9 @@ BAND_BITS = 2  # pHash search probes ≤ 2 bits per band: complete to 8 bits, mo
 WINDOW_RADIUS = 8  # a full hash against another image's crop-window hashes
 WINDOW_BAND_BITS = 1  # window search probes ≤ 1 bit per band: complete to 5 bits, most at 6–8
 # Stored with a run's groups. 1 (NULL in the database): connected components, which chained;
-# 2: no chaining, every member verified against its representative (local features in stage).
-DEDUPE_VERSION = 2
+# 2: no chaining, every member verified against its representative (local features in stage);
+# 3: the verifier also runs the aligned check (label variants apart, ``local.LOCAL_VERSION`` 2).
+DEDUPE_VERSION = 3
 GROUP_COLUMNS = ("group_id", "is_representative", "distance")
 
 

@@ -6,7 +6,10 @@ pictures are the same product here when (1) ORB keypoints (``N_KEYPOINTS`` on a 
 long side is ``SIDE`` px) match under one similarity transform (RANSAC) with at least
 ``MIN_INLIERS`` inliers: crops, pads, rescaling and watermarks keep the geometry; and (2) the
 a/b histograms (CIELAB) of their coloured pixels (the object: white or light backdrops and
-pads are neutral) are within ``COLOUR_TOLERANCE`` in L1: a colour variant has the same keypoints.
+pads are neutral) are within ``COLOUR_TOLERANCE`` in L1: a colour variant has the same keypoints;
+and (3) warped onto each other with that transform, the object's edges of one are explained
+by the other in every cell (``aligned.agreement`` ≥ ``MIN_AGREEMENT``): a label variant (the
+same object with another printed word) passes (1) and (2) but not this.
 
 Features are computed only for images that have hash candidates and cached by content digest
 (``LOCAL_VERSION``). Pictures with too little structure for keypoints (blank, flat) compare
@@ -41,43 +44,59 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from snapprice.dedupe.aligned import agreement
 from snapprice.dedupe.hashing.decode import ImageSource, decode, read_encoded
 from snapprice.dedupe.hashing.pool import _pool_context, default_workers
 from snapprice.errors import ImageRejected
 
-LOCAL_VERSION = 1  # bump when the features of an image change: cached ones are recomputed
+# Bump when the features of an image change: cached ones are recomputed. 2: the grey copy is
+# stored too (the aligned check), the object colour is a/b over lightness.
+LOCAL_VERSION = 2
 SIDE = 320  # long side of the grey copy ORB runs on
 N_KEYPOINTS = 500
 MIN_INLIERS = 30  # docs/dedupe.md: true pairs of the TUNE set have ≥ 97 at 1 %
 COLOUR_TOLERANCE = 0.6  # L1 between the object's a/b histograms (0 … 2)
+MIN_AGREEMENT = 0.6  # aligned.agreement of the worst cell; docs/dedupe.md (TUNE set)
+_GREY_QUALITY = (90, 75, 50)  # JPEG quality of the stored grey copy, lower while it is too big
+_MAX_BYTES = 60_000  # image_feature.data holds at most 65,536 bytes
 RATIO = 0.8  # Lowe's ratio test on the two nearest descriptors
 RANSAC_PX = 4.0  # reprojection error of an inlier, pixels of the SIDE copy
 FLAT_TOLERANCE = 8.0  # flat pictures: largest difference of their mean RGB
 _COLOUR_SIDE = 48  # the colour histogram is taken on a copy this small
-_CHROMA = 12.0  # a pixel with this chroma (CIELAB) or more is coloured: not a white backdrop
+_LIGHTNESS = 60.0  # a/b are divided by (L + 16) / _LIGHTNESS: the scale of a mid-light colour
+_CHROMA = 12.0  # a pixel with this relative chroma or more is coloured: not a white backdrop
 _MIN_VIVID = 20  # coloured pixels (of 48×48) a colour histogram needs
 _BINS = 9  # a/b histogram nodes per axis, from -80 to 80
-_HEAD = struct.Struct("<H3f")  # keypoint count, mean RGB
+_HEAD = struct.Struct("<H3fI")  # keypoint count, mean RGB, bytes of the grey copy (JPEG)
 
 
 @dataclass(frozen=True, slots=True)
 class LocalFeatures:
     """One picture's keypoints (k, 2: x, y on the SIDE copy), ORB descriptors (k, 32 uint8),
-    object colour histogram (81 float32, sums to 1) and mean RGB."""
+    object colour histogram (81 float32, sums to 1), mean RGB, and the grey SIDE copy the
+    keypoints are on (JPEG bytes: decoded only for pairs that reach the aligned check)."""
 
     points: np.ndarray
     descriptors: np.ndarray
     colour: np.ndarray
     mean: np.ndarray
+    grey: bytes = b""
+
+    def grey_pixels(self) -> np.ndarray | None:
+        if not self.grey:
+            return None
+        return cv2.imdecode(np.frombuffer(self.grey, np.uint8), cv2.IMREAD_GRAYSCALE)
 
 
 @dataclass(frozen=True, slots=True)
 class PairScore:
-    """What two pictures share: RANSAC inliers, the colour histograms' L1, and the verdict."""
+    """What two pictures share: RANSAC inliers, the colour histograms' L1, the verdict, and
+    the aligned check's agreement (None where it did not run)."""
 
     inliers: int
     colour: float
     same: bool
+    agreement: float | None = None
 
 
 def _soft_histogram(ab: np.ndarray) -> np.ndarray:
@@ -94,11 +113,14 @@ def _soft_histogram(ab: np.ndarray) -> np.ndarray:
 
 
 def _object_colour(rgb: np.ndarray) -> np.ndarray:
-    """a/b histogram of the picture's chromatic pixels (chroma ≥ _CHROMA): white or light
-    backdrops, pads and letterboxes are neutral and drop out, so this is the object's colour.
-    All zeros for a picture with (nearly) no colour."""
+    """Histogram of the chromatic pixels' a/b (CIELAB) divided by their lightness (a, b and
+    L + 16 all scale alike when a copy is made brighter or darker, so the ratio stays: raw a/b
+    moved true pairs of the TUNE set with a brightness edit past the tolerance). Pixels with a
+    relative chroma ≥ _CHROMA only: white or light backdrops, pads and letterboxes are neutral
+    and drop out, so this is the object's colour. All zeros for a picture with (nearly) no colour."""
     small = cv2.resize(np.ascontiguousarray(rgb), (_COLOUR_SIDE, _COLOUR_SIDE), interpolation=cv2.INTER_AREA)
-    ab = cv2.cvtColor(small.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB).reshape(-1, 3)[:, 1:]
+    lab = cv2.cvtColor(small.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB).reshape(-1, 3)
+    ab = lab[:, 1:] * (_LIGHTNESS / (lab[:, :1] + 16.0))
     vivid = np.hypot(ab[:, 0], ab[:, 1]) >= _CHROMA
     if vivid.sum() < _MIN_VIVID:
         return np.zeros(_BINS * _BINS, dtype=np.float32)
@@ -117,19 +139,26 @@ def describe(rgb: np.ndarray) -> bytes:
         desc = np.zeros((0, 32), dtype=np.uint8)
     points = np.array([k.pt for k in keypoints], dtype=np.float32).reshape(-1, 2)
     mean = rgb.reshape(-1, 3).mean(axis=0)
-    return (_HEAD.pack(len(points), *mean.tolist()) + np.rint(points * 8).astype("<u2").tobytes()
-            + desc.tobytes() + _object_colour(rgb).astype("<f2").tobytes())
+    body = (np.rint(points * 8).astype("<u2").tobytes() + desc.tobytes()
+            + _object_colour(rgb).astype("<f2").tobytes())
+    for quality in _GREY_QUALITY:
+        grey = cv2.imencode(".jpg", gray, [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes()
+        if _HEAD.size + len(body) + len(grey) <= _MAX_BYTES:
+            break
+    return _HEAD.pack(len(points), *mean.tolist(), len(grey)) + body + grey
 
 
 def unpack(data: bytes) -> LocalFeatures:
     """``describe``'s bytes back as arrays."""
-    k, *mean = _HEAD.unpack_from(data)
+    k, *mean, n_grey = _HEAD.unpack_from(data)
     at = _HEAD.size
     points = np.frombuffer(data, "<u2", 2 * k, at).reshape(k, 2).astype(np.float32) / 8
     at += 4 * k
     desc = np.frombuffer(data, np.uint8, 32 * k, at).reshape(k, 32)
-    colour = np.frombuffer(data, "<f2", _BINS * _BINS, at + 32 * k).astype(np.float32)
-    return LocalFeatures(points, desc, colour, np.array(mean, dtype=np.float32))
+    at += 32 * k
+    colour = np.frombuffer(data, "<f2", _BINS * _BINS, at).astype(np.float32)
+    at += 2 * _BINS * _BINS
+    return LocalFeatures(points, desc, colour, np.array(mean, dtype=np.float32), bytes(data[at:at + n_grey]))
 
 
 _ORB: list[cv2.ORB] = []  # one per process: creating it costs more than a small image's keypoints
@@ -169,18 +198,24 @@ def colour_distance(a: LocalFeatures, b: LocalFeatures) -> float:
     return float(np.abs(a.colour - b.colour).sum())
 
 
-def inliers(a: LocalFeatures, b: LocalFeatures) -> int:
-    """Keypoint matches (ratio test) that one similarity transform explains (RANSAC)."""
+def match(a: LocalFeatures, b: LocalFeatures) -> tuple[int, np.ndarray | None]:
+    """Keypoint matches (ratio test) that one similarity transform explains (RANSAC), and that
+    transform (2×3, ``a``'s SIDE copy to ``b``'s; None when too few matches to fit one)."""
     if len(a.descriptors) < 2 or len(b.descriptors) < 2:
-        return 0
+        return 0, None
     pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(a.descriptors, b.descriptors, k=2)
     good = [m[0] for m in pairs if len(m) == 2 and m[0].distance < RATIO * m[1].distance]
     if len(good) < MIN_INLIERS:
-        return len(good)
+        return len(good), None
     src = a.points[[m.queryIdx for m in good]]
     dst = b.points[[m.trainIdx for m in good]]
     transform, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PX)
-    return 0 if transform is None else int(mask.sum())
+    return (0, None) if transform is None else (int(mask.sum()), transform)
+
+
+def inliers(a: LocalFeatures, b: LocalFeatures) -> int:
+    """Keypoint matches (ratio test) that one similarity transform explains (RANSAC)."""
+    return match(a, b)[0]
 
 
 def flat(f: LocalFeatures) -> bool:
@@ -189,17 +224,24 @@ def flat(f: LocalFeatures) -> bool:
 
 
 def score(a: LocalFeatures, b: LocalFeatures, *, min_inliers: int = MIN_INLIERS,
-          colour_tolerance: float = COLOUR_TOLERANCE) -> PairScore:
-    """Whether two pictures are the same product: their colours first (cheap), then keypoints.
-    Two flat pictures are the same when their mean colours agree."""
+          colour_tolerance: float = COLOUR_TOLERANCE, min_agreement: float = MIN_AGREEMENT) -> PairScore:
+    """Whether two pictures are the same product: their colours first (cheap), then keypoints,
+    then the aligned check (when both carry a grey copy). Two flat pictures are the same when
+    their mean colours agree."""
     colour = colour_distance(a, b)
     if flat(a) or flat(b):
         same = flat(a) and flat(b) and float(np.abs(a.mean - b.mean).max()) <= FLAT_TOLERANCE
         return PairScore(0, colour, same)
     if colour > colour_tolerance:
         return PairScore(0, colour, False)
-    n = inliers(a, b)
-    return PairScore(n, colour, n >= min_inliers)
+    n, transform = match(a, b)
+    if n < min_inliers or transform is None:
+        return PairScore(n, colour, False)
+    grey_a, grey_b = a.grey_pixels(), b.grey_pixels()
+    if grey_a is None or grey_b is None:
+        return PairScore(n, colour, True)
+    agree = agreement(grey_a, grey_b, transform)
+    return PairScore(n, colour, agree >= min_agreement, round(agree, 3))
 
 
 class FeatureCache(Protocol):
@@ -272,9 +314,10 @@ class LocalVerifier:
     """
 
     def __init__(self, features: Mapping[str, LocalFeatures], *, min_inliers: int = MIN_INLIERS,
-                 colour_tolerance: float = COLOUR_TOLERANCE) -> None:
+                 colour_tolerance: float = COLOUR_TOLERANCE, min_agreement: float = MIN_AGREEMENT) -> None:
         _one_thread()
         self.features, self.min_inliers, self.colour_tolerance = features, min_inliers, colour_tolerance
+        self.min_agreement = min_agreement
         self.scores: dict[tuple[str, str], PairScore] = {}  # every pair verified: the HTML report shows them
 
     def __call__(self, a: Sequence[str], b: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -283,7 +326,8 @@ class LocalVerifier:
             fx, fy = self.features.get(x), self.features.get(y)
             if fx is None or fy is None:
                 continue
-            res = score(fx, fy, min_inliers=self.min_inliers, colour_tolerance=self.colour_tolerance)
+            res = score(fx, fy, min_inliers=self.min_inliers, colour_tolerance=self.colour_tolerance,
+                        min_agreement=self.min_agreement)
             self.scores[(x, y) if x < y else (y, x)] = res
             ok[k], inl[k] = res.same, res.inliers
         return ok, inl

@@ -48,7 +48,8 @@ def _score(scores: Mapping[tuple[str, str], PairScore], a: str, b: str) -> str:
         return "same file"
     if s is None:
         return "hash only"
-    return f"{s.inliers} inliers, colour {s.colour:.2f}"
+    aligned = "" if s.agreement is None else f", aligned {s.agreement:.2f}"
+    return f"{s.inliers} inliers, colour {s.colour:.2f}{aligned}"
 
 
 def groups_html(frame: pl.DataFrame, sources: Mapping[str, ImageSource],
@@ -58,8 +59,8 @@ def groups_html(frame: pl.DataFrame, sources: Mapping[str, ImageSource],
 
     >>> frame = pl.DataFrame({"sku": ["a", "b", "c"], "digest": ["d1", "d2", "d3"],
     ...                       "group_id": [0, 0, 1], "is_representative": [True, False, True]})
-    >>> page = groups_html(frame, {}, {("d1", "d2"): PairScore(88, 0.1, True)})
-    >>> page.count('class="g"'), "88 inliers" in page, ">c<" in page
+    >>> page = groups_html(frame, {}, {("d1", "d2"): PairScore(88, 0.1, True, 0.91)})
+    >>> page.count('class="g"'), "88 inliers, colour 0.10, aligned 0.91" in page, ">c<" in page
     (1, True, False)
     """
     sizes = frame.group_by("group_id").len().filter(pl.col("len") > 1).sort(["len", "group_id"],
