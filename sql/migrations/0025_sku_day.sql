@@ -100,6 +100,19 @@ LANGUAGE sql STABLE AS $fn$
     GROUP BY 1, 2, 3
 $fn$;
 
+-- Every (SKU, platform, day) computed from the snapshots: the rollup from scratch.
+CREATE FUNCTION snapprice_sku_days_all()
+RETURNS TABLE (sku text, platform text, day date, price numeric, currency text)
+LANGUAGE sql STABLE AS $fn$
+    SELECT m.sku, l.platform, (s.captured_at AT TIME ZONE (SELECT snapprice_day_zone()))::date,
+           min(effective_price(s.promo_price, s.price_low)), min(s.currency)
+    FROM price_snapshot AS s
+    JOIN match AS m ON m.listing_id = s.listing_id
+    JOIN listing AS l ON l.listing_id = s.listing_id
+    WHERE coalesce(s.price_flag, 'ok') = 'ok'
+    GROUP BY 1, 2, 3
+$fn$;
+
 -- Recompute the pairs written since the last refresh (everything: the whole rollup, also
 -- when it is not built). Returns how many pairs it recomputed (-1: all).
 CREATE FUNCTION snapprice_refresh_days(everything boolean DEFAULT false) RETURNS integer
@@ -114,14 +127,7 @@ BEGIN
     IF everything OR NOT EXISTS (SELECT 1 FROM sku_day_built) THEN
         DELETE FROM sku_day;
         DELETE FROM sku_day_built;
-        INSERT INTO sku_day
-        SELECT m.sku, l.platform, (s.captured_at AT TIME ZONE (SELECT snapprice_day_zone()))::date,
-               min(effective_price(s.promo_price, s.price_low)), min(s.currency)
-        FROM price_snapshot AS s
-        JOIN match AS m ON m.listing_id = s.listing_id
-        JOIN listing AS l ON l.listing_id = s.listing_id
-        WHERE coalesce(s.price_flag, 'ok') = 'ok'
-        GROUP BY 1, 2, 3;
+        INSERT INTO sku_day SELECT * FROM snapprice_sku_days_all();
         INSERT INTO sku_day_built DEFAULT VALUES;
         DELETE FROM sku_day_dirty WHERE dirty_id = ANY (seen);
         ANALYZE sku_day, sku_day_dirty;
@@ -158,14 +164,9 @@ FROM (SELECT DISTINCT x.sku, x.day FROM sku_day_dirty AS x) AS k
 CROSS JOIN LATERAL snapprice_sku_days_of(ARRAY[k.sku], ARRAY[k.day]) AS f
 WHERE EXISTS (SELECT 1 FROM sku_day_built)
 UNION ALL
-SELECT m.sku, l.platform, (s.captured_at AT TIME ZONE (SELECT snapprice_day_zone()))::date,
-       min(effective_price(s.promo_price, s.price_low)), min(s.currency)
-FROM price_snapshot AS s
-JOIN match AS m ON m.listing_id = s.listing_id
-JOIN listing AS l ON l.listing_id = s.listing_id
-WHERE coalesce(s.price_flag, 'ok') = 'ok'
-  AND NOT EXISTS (SELECT 1 FROM sku_day_built)
-GROUP BY 1, 2, 3;
+SELECT a.sku, a.platform, a.day, a.price, a.currency
+FROM snapprice_sku_days_all() AS a
+WHERE NOT EXISTS (SELECT 1 FROM sku_day_built);
 
 -- `snapprice db refresh` and a new zone take the rollup along.
 CREATE OR REPLACE FUNCTION snapprice_refresh() RETURNS void
@@ -199,7 +200,8 @@ $fn$;
 DO $$
 BEGIN
     EXECUTE 'GRANT SELECT ON sku_day, sku_day_dirty, sku_day_built, sku_daily_price TO snapprice_reader';
-    EXECUTE 'GRANT EXECUTE ON FUNCTION snapprice_sku_days_of(text[], date[]) TO snapprice_reader';
+    EXECUTE 'GRANT EXECUTE ON FUNCTION snapprice_sku_days_of(text[], date[]), snapprice_sku_days_all() '
+            'TO snapprice_reader';
 END
 $$;
 

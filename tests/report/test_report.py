@@ -177,6 +177,15 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def browser_or_skip(what: str) -> str:
+    """Chromium's path, or a loud skip that names what went unchecked."""
+    browser = _chromium()
+    if browser is None:
+        pytest.skip(f"LOUD SKIP: chromium is not installed, {what} NOT checked in a browser; "
+                    "install it with .ci/setup-system (apt-get install chromium)")
+    return browser
+
+
 CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",
                 "--disable-default-apps", "--mute-audio", "--hide-scrollbars", "--enable-logging=stderr", "--v=0",
@@ -193,10 +202,7 @@ def chromium(browser: str, page: Path, *extra: str) -> subprocess.CompletedProce
 
 @pytest.mark.integration
 def test_report_in_headless_chromium(known: Engine, tmp_path: Path) -> None:
-    browser = _chromium()
-    if browser is None:
-        pytest.skip("LOUD SKIP: chromium is not installed, the report was NOT checked in a browser; "
-                    "install it with .ci/setup-system (apt-get install chromium)")
+    browser = browser_or_skip("the report was")
     page = write_report(known, tmp_path / "report.html", SINCE, None)
     dom = chromium(browser, page, "--dump-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
@@ -218,10 +224,7 @@ def test_report_in_headless_chromium(known: Engine, tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_skus_without_enough_history_say_new_in_the_browser(known: Engine, tmp_path: Path) -> None:
-    browser = _chromium()
-    if browser is None:
-        pytest.skip("LOUD SKIP: chromium is not installed, the 'new' badges were NOT checked in a browser; "
-                    "install it with .ci/setup-system (apt-get install chromium)")
+    browser = browser_or_skip("the 'new' badges were")
     page = write_report(known, tmp_path / "report.html", SINCE, None, min_history_days=90)
     best = payload(page.read_text(encoding="utf-8"))["best"]
     assert max(best["hist"]) < 90 and set(best["vs30"]) == {None} and set(best["is_low"]) == {0}
@@ -281,10 +284,7 @@ document.body.setAttribute('data-tips',JSON.stringify(tips));})();</script></bod
 def test_a_platform_named_like_markup_stays_text_in_the_tooltip(known: Engine, tmp_path: Path) -> None:
     """A platform name comes from config or a marketplace: hovering its chart point shows it
     as text and runs nothing (the tooltip once took it as HTML)."""
-    browser = _chromium()
-    if browser is None:
-        pytest.skip("LOUD SKIP: chromium is not installed, the tooltip was NOT checked in a browser; "
-                    "install it with .ci/setup-system (apt-get install chromium)")
+    browser = browser_or_skip("the tooltip was")
     with known.begin() as conn:
         last = conn.execute(sa.text("SELECT max(run_id) FROM run")).scalar_one()
         at = datetime.combine(TODAY, time(7, 30), tzinfo=UTC)
@@ -321,10 +321,7 @@ setTimeout(function(){out.found=pager('best-table');out.foundAlerts=pager('alert
 def test_long_tables_page_and_search_in_headless_chromium(clean_db: Engine, tmp_path: Path) -> None:
     """73 SKUs and 40 alerts: a page of each is drawn, next shows the second, the search box
     narrows the tables and the charts to the SKUs it matches."""
-    browser = _chromium()
-    if browser is None:
-        pytest.skip("LOUD SKIP: chromium is not installed, paging was NOT checked in a browser; "
-                    "install it with .ci/setup-system (apt-get install chromium)")
+    browser = browser_or_skip("paging was")
     with clean_db.begin() as conn:
         for days in (1, 0):
             at = datetime.combine(TODAY - timedelta(days=days), time(7, 30), tzinfo=UTC)
@@ -366,10 +363,7 @@ document.body.setAttribute('data-measures',JSON.stringify(out));})();</script></
 
 @pytest.mark.integration
 def test_best_prices_compare_on_landed_price_and_per_unit_in_chromium(clean_db: Engine, tmp_path: Path) -> None:
-    browser = _chromium()
-    if browser is None:
-        pytest.skip("LOUD SKIP: chromium is not installed, compare-on was NOT checked in a browser; "
-                    "install it with .ci/setup-system (apt-get install chromium)")
+    browser = browser_or_skip("compare-on was")
 
     def offer(platform: str, price: str, fee: str, pack: int | None) -> ListingSnapshot:
         return ListingSnapshot(
@@ -413,10 +407,7 @@ def test_review_decisions_export_a_file_that_match_import_reads(clean_db: Engine
 
     from snapprice.cli.match import app as match_app
 
-    browser = _chromium()
-    if browser is None:
-        pytest.skip("LOUD SKIP: chromium is not installed, the review export was NOT checked in a browser; "
-                    "install it with .ci/setup-system (apt-get install chromium)")
+    browser = browser_or_skip("the review export was")
 
     def offer(platform: str, price: str) -> ListingSnapshot:
         return ListingSnapshot(
