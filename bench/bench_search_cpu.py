@@ -8,10 +8,7 @@ runs. Each run ingests the catalog (hash cache warm after the warm-up) and then 
 ``execute_searches``; the figure is this process's CPU seconds (every thread: the event
 loop, the database writers, the picture loads) over the searches done.
 
-Each run is paired with a baseline run made in turn in the same process, the same in all
-but the HTTP transport under the platforms' shared client: httpx's own (as before
-``ApiTransport``); the ratio is taken pair by pair (the machine is shared: only a paired
-ratio means much). Profile it with
+Profile it with
 ``py-spy record --gil -f raw -o out.txt -- python bench/bench_search_cpu.py``.
 """
 
@@ -28,7 +25,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import sqlalchemy as sa
 
 from bench_e2e import free_port, serve_dir, wait_ready
@@ -37,7 +33,6 @@ from snapprice import run
 from snapprice.sandbox import SandboxConfig, build_world
 from snapprice.sandbox.catalogs import generate_catalog
 from snapprice.search import executor
-from snapprice.search.platforms.registry import make_http_client
 from snapprice.settings import load_settings
 
 
@@ -67,7 +62,7 @@ def main() -> None:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows({**r, "image": f"{img_base}/{r['image']}"} for r in rows)
-    per_search: dict[str, list[float]] = {"ApiTransport": [], "httpx transport": []}
+    per_search: list[float] = []
     try:
         with scratch_database("snapprice_searchcpu") as db_url:
             cfg = tmp / "snapprice.toml"
@@ -79,48 +74,30 @@ def main() -> None:
             settings = load_settings(cfg, environ={"K": "demo-key", "S": "demo-secret"})
             engine = sa.create_engine(db_url)
             for n in range(args.runs + 1):
-                for transport in per_search:
-                    ms = one_run(engine, settings, catalog, args, transport, "warm-up" if n == 0 else f"run {n}")
-                    if n:
-                        per_search[transport].append(ms)
+                ms = one_run(engine, settings, catalog, args, "warm-up" if n == 0 else f"run {n}")
+                if n:
+                    per_search.append(ms)
             engine.dispose()
     finally:
         cdn.terminate()
         sandbox.terminate()
         sandbox.wait(10)
-    new, old = per_search["ApiTransport"], per_search["httpx transport"]
-    ratio = statistics.median(a / b for a, b in zip(new, old, strict=True))
     print(f"snapprice CPU per search at {args.qps:g} QPS, median of {args.runs} runs (pid {os.getpid()}): "
-          f"{statistics.median(new):.2f} ms [{min(new):.2f}-{max(new):.2f}]; with httpx's own transport "
-          f"{statistics.median(old):.2f} ms [{min(old):.2f}-{max(old):.2f}]; paired ratio {ratio:.2f}")
+          f"{statistics.median(per_search):.2f} ms [{min(per_search):.2f}-{max(per_search):.2f}]")
 
 
-def one_run(engine: sa.Engine, settings, catalog: Path, args: argparse.Namespace, transport: str,
-            label: str) -> float:
+def one_run(engine: sa.Engine, settings, catalog: Path, args: argparse.Namespace, label: str) -> float:
     """One run of the catalog (ingest, then the searches); CPU ms per search of the searches."""
     run_id = run.start_run(engine, settings, kind="manual", catalog=str(catalog))
     ing = run.ingest(engine, settings, run_id, catalog)
     t0, cpu0 = time.perf_counter(), time.process_time()
-    summary = asyncio.run(_searches(engine, settings, run_id, transport))
+    summary = asyncio.run(executor.execute_async(engine, settings, run_id))
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     run.close_run(engine, run_id)
     ms = cpu / max(summary.done, 1) * 1000
-    print(f"[{label}, {transport}] {summary.done} searches ({summary.failed} failed) in {wall:.2f} s "
+    print(f"[{label}] {summary.done} searches ({summary.failed} failed) in {wall:.2f} s "
           f"(floor {ing.groups / args.qps:.2f} s): {cpu:.2f} s CPU = {ms:.2f} ms per search", flush=True)
     return ms
-
-
-async def _searches(engine: sa.Engine, settings, run_id: int, transport: str) -> executor.SearchSummary:
-    http = make_http_client(settings)
-    if transport != "ApiTransport":  # the same client on httpx's own transport
-        await http.aclose()
-        limits = httpx.Limits(max_connections=settings.search.concurrency + 2,
-                              max_keepalive_connections=settings.search.concurrency + 2, keepalive_expiry=30.0)
-        http = httpx.AsyncClient(timeout=http.timeout, limits=limits, headers=http.headers, follow_redirects=False)
-    try:
-        return await executor.execute_async(engine, settings, run_id, http=http)
-    finally:
-        await http.aclose()
 
 
 if __name__ == "__main__":

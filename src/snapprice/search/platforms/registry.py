@@ -28,7 +28,6 @@ from snapprice.search.platforms.gateway import GatewayClient
 from snapprice.search.platforms.limiter import PostgresLimiter, ProcessLimiter, RateLimiter
 from snapprice.search.platforms.searcher import Backoff, PlatformSearcher
 from snapprice.search.platforms.top import TopClient
-from snapprice.search.platforms.transport import ApiTransport
 from snapprice.settings import PlatformSettings, Settings
 
 # What runs one platform's searches: one account's searcher, or a pool of accounts.
@@ -63,7 +62,6 @@ def make_http_client(settings: Settings) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         timeout=httpx.Timeout(slowest, connect=min(slowest, 5.0)),
         limits=limits,
-        transport=ApiTransport(limits),
         headers={"User-Agent": "snapprice/0.1 (+image price monitor)"},
         follow_redirects=False,
     )
