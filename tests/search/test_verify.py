@@ -291,3 +291,30 @@ def test_a_picture_that_breaks_the_scorer_is_unverified_not_a_crash(clean_db, pi
     scored, learnt = asyncio.run(go())
     assert [(c.status, c.reason) for c in learnt.checks] == [("unverified", "check_error")]
     assert scored[0].score is None
+
+
+def test_a_host_without_tls_is_asked_in_plain_http_after_its_first_refusal():
+    """Scheme-relative picture URLs are made https; a host that refuses the handshake and
+    answers plain http is not asked for a handshake again (each costs a round trip and
+    shows in the host's log as a bad request)."""
+    import asyncio
+
+    import httpx
+
+    from snapprice.search.verify import CheckConfig, PictureChecker
+
+    tried: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        tried.append(request.url.scheme)
+        if request.url.scheme == "https":
+            raise httpx.ConnectError("not TLS", request=request)
+        return httpx.Response(200, content=b"picture")
+
+    async def fetch_all() -> list[bytes]:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+            checker = PictureChecker(http, None, CheckConfig())
+            return [await checker._fetch(f"https://cdn.example:8080/p{i}.jpg") for i in range(5)]
+
+    assert asyncio.run(fetch_all()) == [b"picture"] * 5
+    assert tried == ["https", "http", "http", "http", "http", "http"]

@@ -97,6 +97,7 @@ class PictureChecker:
         self.config = config = config or CheckConfig()
         self.stats = CheckStats()
         self._fetch_limits = FetchLimits(config.max_bytes, config.timeout, max_redirects=3)
+        self._plain_hosts: set[str] = set()  # hosts whose TLS try failed and plain http answered
         self._fetches = asyncio.Semaphore(config.max_concurrency)
         self._pool = ThreadPoolExecutor(config.workers or os.cpu_count() or 1,
                                         thread_name_prefix="snapprice-check")
@@ -176,16 +177,22 @@ class PictureChecker:
 
     async def _fetch(self, url: str) -> bytes:
         """Scheme-relative picture URLs were made https by normalize; a host that does not
-        speak TLS gets one plain-http try."""
+        speak TLS gets one plain-http try, and is asked in plain http from then on (each
+        refused handshake costs a round trip, and the host logs it as a bad request)."""
+        tls = url[:8].lower() == "https://"
+        host = url[8:].split("/", 1)[0].lower() if tls else ""
+        if not tls or host not in self._plain_hosts:
+            try:
+                return await afetch_bytes(self.http, url, self._fetch_limits)
+            except ImageRejected as exc:
+                if exc.reason != "connect_failed" or not tls:
+                    raise _Failed(exc.reason) from None
         try:
-            return await afetch_bytes(self.http, url, self._fetch_limits)
-        except ImageRejected as exc:
-            if exc.reason != "connect_failed" or url[:8].lower() != "https://":
-                raise _Failed(exc.reason) from None
-        try:
-            return await afetch_bytes(self.http, "http://" + url[8:], self._fetch_limits)
+            data = await afetch_bytes(self.http, "http://" + url[8:], self._fetch_limits)
         except ImageRejected as exc:
             raise _Failed(exc.reason) from None
+        self._plain_hosts.add(host)
+        return data
 
     async def _sku_features(self, img: SkuImage, query: QueryImage | None) -> tuple[str, Features]:
         feats = await self._sku_features_of(img, query)
