@@ -99,8 +99,8 @@ def clean_db(engine: Engine) -> Iterator[Engine]:
         # A command run against the session database (a CLI test) stores its configured day
         # zone in it; every test starts from UTC days, as a database no config has opened.
         conn.execute(sa.text("SELECT snapprice_set_day_zone('UTC')"))
-        # A new zone unbuilds the daily rollup; built again over no data, as after migrating.
-        conn.execute(sa.text("SELECT snapprice_refresh_days(true)"))
+        # A new zone unbuilds the daily rollup: built again over no data, as after migrating.
+        conn.execute(sa.text("SELECT snapprice_refresh_days(true) WHERE NOT EXISTS (SELECT 1 FROM sku_day_built)"))
     yield engine
 
 

@@ -82,11 +82,10 @@ def _best(d: ReportData, skus: pl.DataFrame, currencies: list[str]) -> dict[str,
     """Per SKU (aligned with ``skus``): cents per platform, cheapest platform, gap, window stats."""
     if "cheapest" not in d.best.columns:
         n = skus.height
-        return {"title": [""] * n, "url": [None] * n, "cur": [0] * n, "p": [[None] * n for _ in d.platforms],
+        return {"title": [""] * n, "url": [None] * n, "cur": [0] * n,
+                **{k: [[None] * n for _ in d.platforms] for k in ("p", "pl", "pu", "pk", "iid")},
                 "cheapest": [None] * n, "gap": [None] * n, "vs30": [None] * n, "low90": [None] * n,
-                "is_low": [0] * n, "hist": [0] * n, "pl": [[None] * n for _ in d.platforms],
-                "pu": [[None] * n for _ in d.platforms], "pk": [[None] * n for _ in d.platforms],
-                "iid": [[None] * n for _ in d.platforms]}
+                "is_low": [0] * n, "hist": [0] * n}
     plat_index = {p: i for i, p in enumerate(d.platforms)}
     cur_index = {c: i for i, c in enumerate(currencies)}
     b = skus.join(d.best, on="sku", how="left").sort("i")
@@ -95,13 +94,11 @@ def _best(d: ReportData, skus: pl.DataFrame, currencies: list[str]) -> dict[str,
     # Honest history: a low or an average of a few days is no statistic; the page says "new".
     known = pl.col("days_90").fill_null(0) >= d.min_history_days
     b = b.with_columns(pl.when(known).then(pl.col(c)).alias(c) for c in ("pct_vs_avg_30", "low_90", "is_lowest_90"))
-    present = [p for p in d.platforms if p in b.columns]
     return {
         "title": b["title"].fill_null("").to_list(),
         "url": b["url"].to_list(),
         "cur": [cur_index.get((c or "CNY").strip(), 0) for c in b["currency"].to_list()],
-        "p": [b.select(_cents(p)).to_series().to_list() if p in present else [None] * b.height
-              for p in d.platforms],
+        "p": [_measure(b, p, _cents) for p in d.platforms],
         # The same offers compared another way: shipping included, and per unit (kind in "pk").
         "pl": [_measure(b, "landed:" + p, _cents) for p in d.platforms],
         "pu": [_measure(b, "unit_price:" + p, _cents) for p in d.platforms],

@@ -65,10 +65,7 @@ class Limiter:
             b.tokens = min(capacity, b.tokens + (now - b.stamp) * self.qps)
             b.stamp = now
             if b.tokens < 1.0:
-                b.banned_until = now + self.ban_seconds
-                b.tokens = 0.0
-                self.bans += 1
-                return Verdict("ban", self.ban_seconds, used)
+                return self._ban(b, now, used)
             b.tokens -= 1.0
             self._used[(key, day)] = used + 1
             return Verdict(None, 0, used + 1)
@@ -79,9 +76,13 @@ class Limiter:
         day = math.floor(self.wall() / self.day_seconds)
         with self._lock:
             b = self._buckets.setdefault(key, _Bucket(tokens=0.0, stamp=now))
-            b.banned_until, b.tokens = now + self.ban_seconds, 0.0
-            self.bans += 1
-            return Verdict("ban", self.ban_seconds, self._used.get((key, day), 0))
+            return self._ban(b, now, self._used.get((key, day), 0))
+
+    def _ban(self, b: _Bucket, now: float, used: int) -> Verdict:
+        """Start ``b``'s ban (the lock held)."""
+        b.banned_until, b.tokens = now + self.ban_seconds, 0.0
+        self.bans += 1
+        return Verdict("ban", self.ban_seconds, used)
 
     def used_today(self, key: str) -> int:
         day = math.floor(self.wall() / self.day_seconds)
