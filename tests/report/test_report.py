@@ -126,6 +126,30 @@ def test_report_data(known: Engine) -> None:
     assert one.series["sku"].unique().to_list() == ["SKU-2"] and one.best.height == 1
 
 
+def test_report_data_side_by_side_is_the_same(known: Engine) -> None:
+    """Sections read side by side on their own connections see the first connection's
+    snapshot: the same frames as one after the other, even with a write committed between."""
+    with known.connect() as conn:
+        serial = collect(conn, SINCE, None)
+    with known.connect() as conn:
+        conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        conn.exec_driver_sql("SELECT 1")  # the snapshot is taken here
+        with known.begin() as other:  # committed after the snapshot: seen by no section
+            other.execute(sa.text("UPDATE run SET status = 'failed'"))
+            other.execute(sa.text("INSERT INTO run (kind, status) VALUES ('manual', 'failed')"))
+        try:
+            side = collect(conn, SINCE, None, engine=known)
+        finally:
+            conn.rollback()
+    for name in ("series", "best", "drops", "rises", "appeared", "disappeared", "runs", "quota", "rejects"):
+        a, b = getattr(serial, name), getattr(side, name)
+        assert a.sort(a.columns).equals(b.sort(b.columns)), name
+    assert serial.counts == side.counts and serial.platforms == side.platforms
+    assert len(serial.alerts) == len(side.alerts)
+    assert set(side.timings) == {"daily_series", "price_moves", "best+window", "appeared+gone", "runs+quota",
+                                 "alerts", "listing_count"}
+
+
 def test_write_report_offline_file(known: Engine, tmp_path: Path) -> None:
     out = write_report(known, tmp_path / "sub" / "report.html", SINCE, None)
     html = out.read_text(encoding="utf-8")

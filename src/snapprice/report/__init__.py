@@ -23,10 +23,11 @@ def write_report(engine: Engine, out: Path, since: date | None = None, sku: str 
     now = datetime.now(UTC)
     start = since or (now - timedelta(days=DEFAULT_DAYS)).date()
     with engine.connect() as conn:
-        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+        # One snapshot for every section: the other readers import this transaction's.
+        conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         # The chart series of 10 k SKUs is ~1 M groups: hashed in memory, not sorted on disk.
         conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
-        data = collect(conn, start, sku, now, min_history_days)
+        data = collect(conn, start, sku, now, min_history_days, engine=engine)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")

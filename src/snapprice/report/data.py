@@ -6,11 +6,11 @@ import io
 import re
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from datetime import time as time_of_day
-from functools import partial
 from typing import Any
 
 import polars as pl
@@ -153,39 +153,90 @@ def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
     timings[name] = timings.get(name, 0.0) + time.perf_counter() - started
 
 
+# The report's reads in groups of about equal weight (the chart series is the heaviest),
+# run side by side when an engine is given: each group on its own connection.
+_GROUPS = (("daily_series",), ("price_moves",), ("best+window", "appeared+gone"),
+           ("runs+quota", "alerts", "listing_count"))
+
+
+def _read(name: str, conn: Connection, p: dict[str, Any], out: dict[str, Any]) -> None:
+    if name == "daily_series":
+        out["series"] = _series(conn, p)
+    elif name == "best+window":
+        out["best"], out["platforms"] = _best(conn, p)
+    elif name == "price_moves":
+        out["drops"], out["rises"] = _moves(conn, p)
+    elif name == "appeared+gone":
+        out["appeared"], out["disappeared"] = _churn(conn, p)
+    elif name == "runs+quota":
+        out["runs"], out["quota"], out["rejects"] = _health(conn, p)
+    elif name == "alerts":
+        out["alerts"] = fetch_alerts(conn, since=p["since_ts"], sku=p["sku"], limit=MAX_ALERTS)
+        out["n_alerts"] = int(conn.execute(statement("report/alert_count"), p).scalar_one())
+    elif name == "listing_count":
+        out["listings"] = int(conn.execute(statement("report/listing_count"), p).scalar_one())
+    else:  # pragma: no cover - a name of _GROUPS without a reader
+        raise ValueError(name)
+
+
+def _read_group(names: tuple[str, ...], conn: Connection, p: dict[str, Any], out: dict[str, Any],
+                t: dict[str, float]) -> None:
+    for name in names:
+        with _timed(t, name):
+            _read(name, conn, p, out)
+
+
+@contextmanager
+def _reader(engine: Engine, snapshot: str) -> Iterator[Connection]:
+    """A read-only connection that sees exactly what the report's first connection sees."""
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+        yield conn
+        conn.rollback()
+
+
 def collect(conn: Connection, since: date, sku: str | None, until: datetime | None = None,
-            min_history_days: int = 7) -> ReportData:
-    """Everything the report shows for the period from ``since`` (UTC day) on."""
+            min_history_days: int = 7, *, engine: Engine | None = None) -> ReportData:
+    """Everything the report shows for the period from ``since`` (UTC day) on.
+
+    With ``engine`` the reads run side by side on connections of their own, every one on
+    the snapshot of ``conn``'s transaction (``pg_export_snapshot``: ``conn`` must be in a
+    REPEATABLE READ transaction), so a run that commits meanwhile shows in no section or in
+    all of them. Without it, one after the other on ``conn``."""
     until = until or datetime.now(UTC)
     since_ts = datetime.combine(since, time_of_day(), tzinfo=UTC)
     p = {"since": since, "since_ts": since_ts, "sku": sku}
     t: dict[str, float] = {}
-    read = partial(_timed, t)
-    with read("daily_series"):
-        series = _series(conn, p)
-    with read("best+window"):
-        best, platforms = _best(conn, p)
-    platforms = sorted(set(platforms) | set(series["platform"].unique().to_list()))
-    with read("price_moves"):
-        drops, rises = _moves(conn, p)
-    with read("appeared+gone"):
-        appeared, disappeared = _churn(conn, p)
-    with read("runs+quota"):
-        runs, quota, rejects = _health(conn, p)
-    with read("alerts"):
-        alerts = fetch_alerts(conn, since=since_ts, sku=sku, limit=MAX_ALERTS)
-        n_alerts = int(conn.execute(statement("report/alert_count"), p).scalar_one())
-    with read("listing_count"):
-        listings = int(conn.execute(statement("report/listing_count"), p).scalar_one())
+    out: dict[str, Any] = {}
+    if engine is None:
+        for names in _GROUPS:
+            _read_group(names, conn, p, out, t)
+    else:
+        snapshot = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
+        with ThreadPoolExecutor(max_workers=len(_GROUPS) - 1, thread_name_prefix="report") as pool:
+            def side(names: tuple[str, ...]) -> None:
+                with _reader(engine, snapshot) as other:
+                    _read_group(names, other, p, out, t)
+
+            futures = [pool.submit(side, names) for names in _GROUPS[1:]]
+            _read_group(_GROUPS[0], conn, p, out, t)  # the heaviest here, while the others run
+            for f in futures:
+                f.result()
+    series, best = out["series"], out["best"]
+    platforms = sorted(set(out["platforms"]) | set(series["platform"].unique().to_list()))
+    runs = out["runs"]
     counts = {
         "skus": series["sku"].n_unique(),
-        "listings": listings,
+        "listings": out["listings"],
         "runs": runs.height,
         "runs_failed": runs.filter(pl.col("status") == "failed").height,
-        "alerts": n_alerts,
+        "alerts": out["n_alerts"],
     }
-    return ReportData(since, until, sku, series, best, platforms, drops, rises, appeared, disappeared,
-                      runs, quota, rejects, alerts, counts, t, min_history_days)
+    return ReportData(since, until, sku, series, best, platforms, out["drops"], out["rises"], out["appeared"],
+                      out["disappeared"], runs, out["quota"], out["rejects"], out["alerts"], counts, t,
+                      min_history_days)
 
 
 def sku_exists(conn: Connection, sku: str) -> bool:

@@ -120,28 +120,37 @@ def _series(d: ReportData, skus: pl.DataFrame) -> dict[str, Any]:
     if d.series.is_empty():
         return {"sku": [], "plat": [], "d0": [], "n": [], "dv": []}
     plat_index = {p: i for i, p in enumerate(d.platforms)}
-    key = ["i", "pi"]
-    s = (d.series.join(skus, on="sku")
-         .select("i", pl.col("platform").replace_strict(plat_index, return_dtype=pl.Int64).alias("pi"),
-                         (pl.col("day") - pl.lit(d.since)).dt.total_days().alias("off"), _cents("price").alias("c"))
-         .sort(*key, "off"))
-    first = ((pl.col("i") != pl.col("i").shift()) | (pl.col("pi") != pl.col("pi").shift())).fill_null(True)
+    n_plat = len(d.platforms)
+    # One integer sorts the 1 M points: the line (SKU position × platforms + platform), then the day.
+    s = (d.series.lazy().join(skus.lazy(), on="sku")
+         .select((pl.col("i") * n_plat
+                  + pl.col("platform").replace_strict(plat_index, return_dtype=pl.Int64)).alias("line"),
+                 (pl.col("day") - pl.lit(d.since)).dt.total_days().cast(pl.Int64).alias("off"),
+                 _cents("price").alias("c"))
+         .sort(pl.col("line") * 65_536 + pl.col("off"))
+         .collect())
+    first = (pl.col("line") != pl.col("line").shift()).fill_null(True)
     s = s.with_columns(first.alias("first"),
                        pl.when(first).then(pl.col("c")).otherwise(pl.col("c").diff()).alias("dv"),
                        pl.when(first).then(0).otherwise(pl.col("off").diff() - 1).alias("gap"))
-    lines = s.with_row_index("at").filter(pl.col("first"))
-    gaps = s.with_row_index("at").filter(pl.col("gap") > 0)
+    lines = (s.with_row_index("at").filter(pl.col("first"))
+             .with_columns(pl.col("at").shift(-1, fill_value=s.height).alias("end")))
     # Days without a price are rare: splice their nulls in between slices of the values.
-    values, dv, done = [], s["dv"].to_list(), 0
-    for at, gap in zip(gaps["at"].to_list(), gaps["gap"].to_list(), strict=True):
-        values += dv[done:at]
-        values += [None] * gap
-        done = at
-    values += dv[done:]
-    offs, starts = s["off"].to_list(), lines["at"].to_list()
-    ends = [*starts[1:], s.height]
-    return {"sku": lines["i"].to_list(), "plat": lines["pi"].to_list(), "d0": lines["off"].to_list(),
-            "n": [offs[b - 1] - offs[a] + 1 for a, b in zip(starts, ends, strict=True)], "dv": values}
+    gaps = s.with_row_index("at").filter(pl.col("gap") > 0)
+    dv = s["dv"]
+    if gaps.is_empty():
+        values = dv.to_list()
+    else:
+        values, done = [], 0
+        for at, gap in zip(gaps["at"].to_list(), gaps["gap"].to_list(), strict=True):
+            values += dv.slice(done, at - done).to_list()
+            values += [None] * gap
+            done = at
+        values += dv.slice(done).to_list()
+    offs = s["off"]
+    last_off = offs.gather(lines["end"] - 1)
+    return {"sku": (lines["line"] // n_plat).to_list(), "plat": (lines["line"] % n_plat).to_list(),
+            "d0": lines["off"].to_list(), "n": (last_off - lines["off"] + 1).to_list(), "dv": values}
 
 
 def _alerts(d: ReportData, currencies: list[str]) -> dict[str, Any]:
