@@ -133,13 +133,20 @@ def measure(url: str, out: Path) -> None:
     started = time.perf_counter()
     html = render(data)
     rendered = time.perf_counter() - started
-    engine.dispose()
     sql = sum(data.timings.values())
-    print("\nSQL per section (report.data.collect):")
+    print("\nSQL per section, one after the other on one connection (report.data.collect):")
     for name, secs in sorted(data.timings.items(), key=lambda kv: -kv[1]):
         print(f"  {name:<16} {secs:7.2f} s")
-    print(f"  {'sum':<16} {sql:7.2f} s")
-    print(f"python: frames {collected - sql:.2f} s, HTML {rendered:.2f} s")
+    print(f"  {'sum':<16} {sql:7.2f} s  (all of collect: {collected:.2f} s)")
+    started = time.perf_counter()
+    with engine.connect() as conn:  # as write_report reads: side by side on one snapshot
+        conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+        side = collect(conn, since, None, now, engine=engine)
+    print(f"side by side (as `snapprice report` reads): {time.perf_counter() - started:.2f} s; slowest "
+          + ", ".join(f"{k} {v:.2f} s" for k, v in sorted(side.timings.items(), key=lambda kv: -kv[1])[:2]))
+    engine.dispose()
+    print(f"python: HTML {rendered:.2f} s")
     print(f"rows: {data.counts['skus']:,} SKUs, {data.series.height:,} chart points, "
           f"{data.counts['alerts']:,} alerts, {data.best.height:,} best-price rows")
 
