@@ -14,6 +14,7 @@ from datetime import time as time_of_day
 from typing import Any
 
 import polars as pl
+from psycopg import sql
 from sqlalchemy import TextClause
 from sqlalchemy.engine import Connection, Engine
 
@@ -191,7 +192,8 @@ def _reader(engine: Engine, snapshot: str) -> Iterator[Connection]:
     """A read-only connection that sees exactly what the report's first connection sees."""
     with engine.connect() as conn:
         conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        # A utility statement takes no parameters: the id goes in as a quoted literal.
+        conn.connection.driver_connection.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(snapshot))
         conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
         yield conn
         conn.rollback()
