@@ -170,15 +170,23 @@ def main(argv: list[str] | None = None) -> int:
         refused = {c: n for g in stats["protocols"].values() for c, n in g["refused"].items()}
         total = sum(g["calls"] for g in stats["protocols"].values())
         budget = QPS * len(PLATFORMS)
-        # +1 per platform: a call on a second's boundary (see test_concurrency).
-        if max(per_second) > budget + len(PLATFORMS) or refused or dup:
-            failures.append(f"busiest second {max(per_second)} > {budget}, refused {refused}, dup {dup}")
+        # The sandbox enforces the QPS itself (refusals, bans): the budget's real test. The
+        # calls' own pace is judged over the busy span, not per wall second: on a loaded
+        # machine calls admitted in two seconds arrive in one (22 in one second, none
+        # refused, was seen at load 8). Two workers that did not share the budget would
+        # run at twice it.
+        busy = [i for i, n in enumerate(per_second) if n]
+        span = (busy[-1] - busy[0] + 1) if busy else 1
+        pace = sum(per_second) / span
+        if pace > budget * 1.15 or refused or stats["bans_started"] or dup:
+            failures.append(f"pace {pace:.1f}/s over the busy span > {budget}/s, busiest second "
+                            f"{max(per_second)}, refused {refused}, bans {stats['bans_started']}, dup {dup}")
         engine.dispose()
     print(f"scale-out: Prefect server up in {t_server:.1f} s; 2 process workers on pool {POOL!r}; "
           f"deployment snapshot/scaleout from flows/snapshot.py; 2 flow runs {sorted(names)} in "
           f"{t_done:.1f} s on {sorted(workers_used)}; snapprice runs (id, status, searches, "
           f"snapshots): {[r[:4] for r in rows]}; sandbox: {total} calls, "
-          f"busiest second {max(per_second)} (budget {budget}/s), busy seconds "
+          f"pace {pace:.1f}/s, busiest second {max(per_second)} (budget {budget}/s), busy seconds "
           f"{[n for n in per_second if n]}, refusals {refused or 0}, bans {stats['bans_started']}; "
           f"duplicates {dup}; logs in {tmp}")
     for f in failures:
