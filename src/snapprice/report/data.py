@@ -18,6 +18,7 @@ from sqlalchemy import TextClause
 from sqlalchemy.engine import Connection, Engine
 
 from snapprice.alerts.rules import fetch_alerts
+from snapprice.report.groups import GroupsSection, collect_groups
 from snapprice.store.sql import statement
 
 # Strict dtypes of every frame, declared once.
@@ -65,6 +66,7 @@ class ReportData:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per section read (SQL + frames)
     # Days with data a SKU's window statistics need before the page shows them ([report]).
     min_history_days: int = 7
+    groups: GroupsSection | None = None  # the last run's multi-image groups (bounded)
 
 
 def _frame(conn: Connection, query: TextClause, params: dict[str, Any], schema: dict[str, Any]) -> pl.DataFrame:
@@ -175,6 +177,8 @@ def collect(conn: Connection, since: date, sku: str | None, until: datetime | No
     with read("alerts"):
         alerts = fetch_alerts(conn, since=since_ts, sku=sku, limit=MAX_ALERTS)
         n_alerts = int(conn.execute(statement("report/alert_count"), p).scalar_one())
+    with read("groups"):
+        groups = collect_groups(conn, sku)
     with read("listing_count"):
         listings = int(conn.execute(statement("report/listing_count"), p).scalar_one())
     counts = {
@@ -185,7 +189,7 @@ def collect(conn: Connection, since: date, sku: str | None, until: datetime | No
         "alerts": n_alerts,
     }
     return ReportData(since, until, sku, series, best, platforms, drops, rises, appeared, disappeared,
-                      runs, quota, rejects, alerts, counts, t, min_history_days)
+                      runs, quota, rejects, alerts, counts, t, min_history_days, groups)
 
 
 def sku_exists(conn: Connection, sku: str) -> bool:
