@@ -356,9 +356,9 @@ DEFAULT_SWEEP: Sweep = [(MIN_INLIERS, COLOUR_TOLERANCE, False)]  # the defaults 
 def bench_verdict_cache(threshold: int, workers: int, repeat: int, n_products: int | None,
                         database: bool) -> None:
     """Grouping of the hard REPORT set with the pair-verdict cache cold (every candidate pair
-    verified, in-process and on ``workers`` forked processes) and warm (every verdict read),
-    alternating, best of ``repeat``; with ``database``, PostgreSQL's read and write too (a
-    scratch database). Local features are in memory already: this is the verification alone."""
+    verified) and warm (every verdict read), alternating, best of ``repeat``; with ``database``,
+    PostgreSQL's read and write too (a scratch database). Local features are in memory already
+    (``workers`` compute them): this is the verification alone."""
     import hashlib
 
     from snapprice.dedupe.verdicts import CachedVerifier, MemoryVerdictCache, verifier_key
@@ -372,28 +372,25 @@ def bench_verdict_cache(threshold: int, workers: int, repeat: int, n_products: i
     sources = dict(zip(frame["digest"].to_list(), datas, strict=True))
     feats = features_with_cache({d: sources[d] for d in sorted(wanted)}, MemoryFeatureCache(), workers)
 
-    def scorer(n: int) -> Callable[[list[str], list[str]], dict[tuple[str, str], object]]:
-        def score(a: list[str], b: list[str]) -> dict[tuple[str, str], object]:
-            v = LocalVerifier(feats, workers=n)
-            v(a, b)
-            return v.scores
-        return score
+    def scorer(a: list[str], b: list[str]) -> dict[tuple[str, str], object]:
+        v = LocalVerifier(feats)
+        v(a, b)
+        return v.scores
 
-    def grouped(known: dict, n: int) -> tuple[float, CachedVerifier, list[int]]:
-        verifier = CachedVerifier(known, scorer(n))
+    def grouped(known: dict) -> tuple[float, CachedVerifier, list[int]]:
+        verifier = CachedVerifier(known, scorer)
         t = time.perf_counter()
         ids = group(frame, threshold, verifier=verifier)["group_id"].to_list()
         return time.perf_counter() - t, verifier, ids
 
     memory = MemoryVerdictCache()
-    _, first, base_ids = grouped({}, 1)
+    _, first, base_ids = grouped({})
     memory.put_many(first.fresh, verifier_key())
     known = memory.get_many(sorted(wanted), verifier_key())
-    times: dict[str, list[float]] = {"cold, 1 process": [], f"cold, {workers} processes": [], "warm": []}
-    for _ in range(max(1, repeat)):  # alternating, so drifting load hits all alike
-        for label, kn, n in (("cold, 1 process", {}, 1), (f"cold, {workers} processes", {}, workers),
-                             ("warm", known, 1)):
-            dt, v, ids = grouped(kn, n)
+    times: dict[str, list[float]] = {"cold": [], "warm": []}
+    for _ in range(max(1, repeat)):  # alternating, so drifting load hits both alike
+        for label, kn in (("cold", {}), ("warm", known)):
+            dt, v, ids = grouped(kn)
             assert ids == base_ids, f"{label}: other groups"
             times[label].append(dt)
             if label == "warm":
@@ -402,10 +399,10 @@ def bench_verdict_cache(threshold: int, workers: int, repeat: int, n_products: i
     n_pairs = len(first.fresh)
     print(f"## verdict cache: hard set REPORT, {len(datas)} pictures, {n_pairs:,} candidate pairs verified cold "
           f"(threshold {threshold}), best of {repeat}, alternating")
-    print("| grouping | seconds | ms per pair | vs cold, 1 process |")
+    print("| grouping | seconds | ms per pair | vs cold |")
     print("|---|---|---|---|")
     for label, dt in best.items():
-        print(f"| {label} | {dt:.2f} | {dt / n_pairs * 1e3:.3f} | {best['cold, 1 process'] / dt:.1f}× |", flush=True)
+        print(f"| {label} | {dt:.2f} | {dt / n_pairs * 1e3:.3f} | {best['cold'] / dt:.1f}× |", flush=True)
     if not database:
         return
     import sqlalchemy as sa

@@ -169,28 +169,3 @@ def test_postgres_cache_new_picture(clean_db, tmp_path: Path) -> None:
     assert 0 < second.verified == sum(1 for k in second.scores if new in k and k not in first.scores)
     assert _run(_catalog(tmp_path / "c", images), cache).verified == 0
 
-
-def test_pool_scores_as_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A big call scored on the forked pool gives the verdicts of the one-process loop."""
-    from itertools import combinations
-    from multiprocessing import get_context
-
-    from snapprice.dedupe import local
-    from snapprice.dedupe.local import POOL_PAIRS, LocalVerifier, describe_source, unpack
-
-    # Under xdist the test process has threads, where the stage's pool would not fork.
-    monkeypatch.setattr(local, "_pool_context", lambda: get_context("fork"))
-    pictures = {}
-    for k in range(36):
-        colour = ((37 * k) % 200 + 30, (91 * k) % 200 + 30, (53 * k) % 200 + 30)
-        im = _bottle(colour, f"SNAP {k} ml", side=160 + 4 * (k % 5))
-        pictures[f"{k:064x}"] = unpack(describe_source(_jpeg(im if k % 3 else _framed(im, 10), 60 + k)))
-    pairs = list(combinations(sorted(pictures), 2))
-    assert len(pairs) >= 2 * POOL_PAIRS  # big enough for two workers
-    a, b = [x for x, _ in pairs], [y for _, y in pairs]
-    one, two = LocalVerifier(pictures, workers=1), LocalVerifier(pictures, workers=2)
-    ok1, inl1 = one(a, b)
-    ok2, inl2 = two(a, b)
-    assert ok1.tolist() == ok2.tolist() and inl1.tolist() == inl2.tolist()
-    assert one.scores == two.scores and len(one.scores) == len(pairs)
-    assert (one.pooled, two.pooled) == (0, len(pairs))

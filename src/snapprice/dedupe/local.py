@@ -39,7 +39,7 @@ import struct
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -307,54 +307,27 @@ def features_with_cache(sources: Mapping[str, ImageSource], cache: FeatureCache,
     return {d: unpack(x) for d, x in raw.items()}
 
 
-POOL_PAIRS = 256  # pairs a pool worker scores per task
-_SHARED: dict[str, Any] = {}  # what forked scoring workers inherit: features and thresholds
-
-
-def _score_chunk(pairs: list[tuple[str, str]]) -> list[PairScore]:
-    features, thresholds = _SHARED["features"], _SHARED["thresholds"]
-    return [score(features[x], features[y], **thresholds) for x, y in pairs]
-
-
 class LocalVerifier:
     """A ``grouping.PairVerifier`` over local features: digest pairs → (same, inliers).
 
     A pair with a digest that has no features (its image could not be decoded) is not verified.
-    With ``workers`` > 1 a big call is scored on a forked process pool (the features are
-    inherited, not sent); where the pool could not fork (a threaded caller) it runs here.
     """
 
     def __init__(self, features: Mapping[str, LocalFeatures], *, min_inliers: int = MIN_INLIERS,
-                 colour_tolerance: float = COLOUR_TOLERANCE, min_agreement: float = MIN_AGREEMENT,
-                 workers: int = 1) -> None:
+                 colour_tolerance: float = COLOUR_TOLERANCE, min_agreement: float = MIN_AGREEMENT) -> None:
         _one_thread()
         self.features, self.min_inliers, self.colour_tolerance = features, min_inliers, colour_tolerance
-        self.min_agreement, self.workers = min_agreement, workers
-        self.pooled = 0  # pairs scored on the pool
+        self.min_agreement = min_agreement
         self.scores: dict[tuple[str, str], PairScore] = {}  # every pair verified: the HTML report shows them
-
-    def _score_all(self, pairs: list[tuple[str, str]]) -> list[PairScore]:
-        thresholds = {"min_inliers": self.min_inliers, "colour_tolerance": self.colour_tolerance,
-                      "min_agreement": self.min_agreement}
-        n_workers = min(self.workers, len(pairs) // POOL_PAIRS)
-        context = _pool_context()
-        if n_workers <= 1 or context.get_start_method() != "fork":
-            return [score(self.features[x], self.features[y], **thresholds) for x, y in pairs]
-        chunks = [pairs[k:k + POOL_PAIRS] for k in range(0, len(pairs), POOL_PAIRS)]
-        _SHARED.update(features=self.features, thresholds=thresholds)
-        self.pooled += len(pairs)
-        try:
-            with ProcessPoolExecutor(n_workers, mp_context=context) as pool:
-                return [s for done in pool.map(_score_chunk, chunks) for s in done]
-        finally:
-            _SHARED.clear()
 
     def __call__(self, a: Sequence[str], b: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         ok, inl = np.zeros(len(a), dtype=bool), np.zeros(len(a))
-        index = [k for k, (x, y) in enumerate(zip(a, b, strict=True))
-                 if x in self.features and y in self.features]
-        pairs = [(a[k], b[k]) for k in index]
-        for k, (x, y), res in zip(index, pairs, self._score_all(pairs), strict=True):
+        for k, (x, y) in enumerate(zip(a, b, strict=True)):
+            fx, fy = self.features.get(x), self.features.get(y)
+            if fx is None or fy is None:
+                continue
+            res = score(fx, fy, min_inliers=self.min_inliers, colour_tolerance=self.colour_tolerance,
+                        min_agreement=self.min_agreement)
             self.scores[(x, y) if x < y else (y, x)] = res
             ok[k], inl[k] = res.same, res.inliers
         return ok, inl

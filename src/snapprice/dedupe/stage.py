@@ -17,7 +17,6 @@ import polars as pl
 
 from snapprice.dedupe.grouping import DedupeStats, candidate_digests, dedupe_stats, group
 from snapprice.dedupe.hashing import HashCache, ImageSource, hash_with_cache, to_signed64
-from snapprice.dedupe.hashing.pool import default_workers
 from snapprice.dedupe.local import (
     FeatureCache,
     LocalFeatures,
@@ -110,9 +109,8 @@ class _LocalScorer:
     (from their cache, else computed) the first time a pair of theirs is not in the verdict
     cache, so a run over an unchanged catalog loads none."""
 
-    def __init__(self, load: Callable[[list[str]], dict[str, LocalFeatures]], params: VerifierParams,
-                 workers: int) -> None:
-        self.load, self.params, self.workers = load, params, workers
+    def __init__(self, load: Callable[[list[str]], dict[str, LocalFeatures]], params: VerifierParams) -> None:
+        self.load, self.params = load, params
         self.features: dict[str, LocalFeatures] = {}
         self.tried: set[str] = set()
 
@@ -123,7 +121,7 @@ class _LocalScorer:
             self.tried.update(need)
         p = self.params
         verifier = LocalVerifier(self.features, min_inliers=p.min_inliers, colour_tolerance=p.colour_tolerance,
-                                 min_agreement=p.min_agreement, workers=self.workers)
+                                 min_agreement=p.min_agreement)
         verifier(a, b)
         return verifier.scores
 
@@ -206,7 +204,7 @@ def dedupe_catalog(
             {d: to_hash[d] for d in digests}, feature_cache, workers,
             progress=(lambda k: progress("verify", k, len(digests))) if progress and len(digests) > 1 else None)
 
-    scorer = _LocalScorer(load, params, workers or default_workers())
+    scorer = _LocalScorer(load, params)
     verifier = CachedVerifier(verdicts.get_many(sorted(wanted), key), scorer)
     grouped = group(frame, threshold, verifier=verifier)
     verdicts.put_many(verifier.fresh, key)
