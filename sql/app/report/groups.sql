@@ -1,8 +1,8 @@
 -- The near-duplicate groups of two or more pictures of the newest run that stored groups,
--- biggest first: at most :groups groups (with :sku, only the group holding that SKU) and
--- :members members of each, the representative first. Each member comes with its picture's
--- cached verdict against the representative's (pair_verdict under :verifier, NULL where none
--- is kept) and its local features (image_feature, for a thumbnail of their grey copy).
+-- biggest first: a bounded number of groups (with a SKU, only the group holding it) and of
+-- members of each, the representative first. Each member comes with its picture's cached
+-- verdict against the representative's (pair_verdict under the current verifier key, NULL
+-- where none is kept) and its local features (image_feature, for a grey thumbnail).
 -- `n_groups` counts every multi-image group of the run (or of the SKU), shown or not.
 WITH last AS (
     SELECT max(run_id) AS run_id FROM image_group
