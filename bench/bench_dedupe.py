@@ -4,6 +4,7 @@
     python bench/bench_dedupe.py --n 300 --skip-1m --skip-accuracy   # quick look
     python bench/bench_dedupe.py --skip-grouping --skip-accuracy     # hashing only
     python bench/bench_dedupe.py --verdict-cache --verdict-db        # pair-verdict cache, cold vs warm
+    python bench/bench_dedupe.py --verdict-scale 100000              # the cache's table at 100 k pictures
 
 Ratios are against baselines run in the same process on the same data.
 """
@@ -434,6 +435,52 @@ def bench_verdict_cache(threshold: int, workers: int, repeat: int, n_products: i
     print(f"table and index: {size / n_pairs:.0f} bytes per verdict", flush=True)
 
 
+def bench_verdict_scale(n_images: int, per_image: int = 40, seed: int = 0) -> None:
+    """The verdict cache at catalog scale, in PostgreSQL: ``n_images`` synthetic digests with
+    ``per_image`` random partners each (REPORT has ~40 candidate pairs per picture), written
+    once (the first run), then read back and answered as a warm run's verifier does."""
+    import hashlib
+
+    import sqlalchemy as sa
+
+    from bench_load import scratch_database
+    from snapprice.dedupe.local import PairScore
+    from snapprice.dedupe.verdicts import CachedVerifier, pair, verifier_key
+    from snapprice.store.hash_cache import PgVerdictCache
+
+    digests = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(n_images)]
+    rng = np.random.default_rng(seed)
+    a = np.repeat(np.arange(n_images), per_image)
+    b = rng.integers(0, n_images, a.size)
+    keep = a != b
+    pairs = {pair(digests[i], digests[j]) for i, j in zip(a[keep].tolist(), b[keep].tolist(), strict=True)}
+    scores = {k: PairScore(int(n) % 200, 0.5, bool(n % 7 == 0), None if n % 3 else 0.7)
+              for n, k in enumerate(sorted(pairs))}
+    print(f"## verdict cache at scale: {n_images:,} pictures, {len(scores):,} pairs (PostgreSQL)", flush=True)
+    with scratch_database("snapprice_bench_verdict") as url:
+        engine = sa.create_engine(url)
+        pg = PgVerdictCache(engine)
+        t = time.perf_counter()
+        pg.put_many(scores, verifier_key())
+        put = time.perf_counter() - t
+        t = time.perf_counter()
+        known = pg.get_many(digests, verifier_key())
+        get = time.perf_counter() - t
+        assert len(known) == len(scores)
+        with engine.connect() as conn:
+            size = conn.exec_driver_sql("SELECT pg_total_relation_size('pair_verdict')").scalar_one()
+        engine.dispose()
+    keys = list(scores)
+    verifier = CachedVerifier(known, lambda x, y: {})
+    t = time.perf_counter()
+    ok, _ = verifier([k[1] for k in keys], [k[0] for k in keys])
+    answer = time.perf_counter() - t
+    assert verifier.verified == 0 and int(ok.sum()) == sum(s.same for s in scores.values())
+    print(f"| write (COPY + INSERT … ON CONFLICT) | {put:.1f} s |\n| read (one query) | {get:.1f} s |\n"
+          f"| answer every pair from the cache | {answer:.1f} s |\n"
+          f"| table + primary key | {size / 2**20:,.0f} MiB ({size / len(scores):.0f} bytes per verdict) |", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=2000, help="JPEGs for the hashing benchmark")
@@ -456,7 +503,12 @@ def main() -> None:
     ap.add_argument("--verdict-cache", action="store_true",
                     help="only the grouping of the hard REPORT set with a cold vs warm pair-verdict cache")
     ap.add_argument("--verdict-db", action="store_true", help="with --verdict-cache: PostgreSQL read/write too")
+    ap.add_argument("--verdict-scale", type=int, default=0, metavar="N",
+                    help="only the verdict cache in PostgreSQL for N synthetic pictures × 40 pairs")
     args = ap.parse_args()
+    if args.verdict_scale:
+        bench_verdict_scale(args.verdict_scale)
+        return
     if args.verdict_cache:
         bench_verdict_cache(args.radius, args.threads, args.repeat, args.hard_products or None, args.verdict_db)
         return

@@ -154,7 +154,8 @@ def test_postgres_cache_rerun_and_groups_as_without_cache(clean_db, tmp_path: Pa
     assert run(VerifierParams(min_inliers=31)).verified == first.verified  # another key: all again
     PgVerdictCache(clean_db).put_many(first.scores, verifier_key())  # idempotent
     with clean_db.connect() as conn:
-        keys = conn.exec_driver_sql("SELECT verifier, count(*) FROM pair_verdict GROUP BY 1 ORDER BY 1").all()
+        keys = conn.exec_driver_sql("SELECT k.key, count(*) FROM pair_verdict JOIN pair_verifier AS k "
+                                    "USING (verifier) GROUP BY 1 ORDER BY 1").all()
     assert keys == sorted([(verifier_key(), n), (VerifierParams(min_inliers=31).key(), n)])
 
 

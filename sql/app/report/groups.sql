@@ -32,7 +32,7 @@ SELECT x.run_id, x.group_id, x.n_members, x.n_groups, x.sku, x.image_ref, x.cont
        x.is_representative, v.same, v.inliers, v.colour, v.agreement, f.data AS features
 FROM members AS x
 LEFT JOIN pair_verdict AS v
-       ON v.verifier = CAST(:verifier AS text)
+       ON v.verifier = (SELECT k.verifier FROM pair_verifier AS k WHERE k.key = CAST(:verifier AS text))
       AND x.content_digest <> x.representative_digest
       AND v.digest_a = least(decode(x.content_digest, 'hex'), decode(x.representative_digest, 'hex'))
       AND v.digest_b = greatest(decode(x.content_digest, 'hex'), decode(x.representative_digest, 'hex'))

@@ -77,8 +77,9 @@ _COPY_VERDICTS = "COPY pair_verdict_stage (digest_a, digest_b, same, inliers, co
 
 
 class PgVerdictCache:
-    """The `pair_verdict` table as the cache of pair verdicts (``dedupe.verdicts``): read in one
-    query, written by COPY into a temporary stage and one INSERT … ON CONFLICT DO NOTHING."""
+    """The `pair_verdict` table as the cache of pair verdicts (``dedupe.verdicts``), under the id
+    of their verifier key in `pair_verifier`: read in one query, written by COPY into a
+    temporary stage and one INSERT … ON CONFLICT DO NOTHING."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -96,6 +97,7 @@ class PgVerdictCache:
         if not scores:
             return
         with self.engine.begin() as conn:
+            conn.execute(statement("store/add_verifier"), {"verifier": key})
             conn.execute(statement("store/create_verdict_stage"))
             raw = conn.connection.driver_connection
             with raw.cursor() as cur, cur.copy(_COPY_VERDICTS) as copy:
