@@ -90,7 +90,12 @@ class PgVerdictCache:
         # The caller's digest strings are reused: a catalog of 100 k images has ~4 M pairs.
         by_raw = {bytes.fromhex(d): d for d in digests}
         with self.engine.connect() as conn:
-            rows = conn.execute(statement("store/get_verdicts"), {"digests": list(by_raw), "verifier": key}).all()
+            # psycopg's own binary cursor: SQLAlchemy's rows cost more than the query (800 k
+            # verdicts: 10.8–11.8 s against 13.8–18.2 s, PostgreSQL's part 2.6 s).
+            query = str(statement("store/get_verdicts").compile(dialect=conn.dialect))
+            with conn.connection.driver_connection.cursor(binary=True) as cur:
+                cur.execute(query, {"digests": list(by_raw), "verifier": key})
+                rows = cur.fetchall()
         return {(by_raw[a], by_raw[b]): PairScore(n, c, same, g) for a, b, same, n, c, g in rows}
 
     def put_many(self, scores: Mapping[Pair, PairScore], key: str) -> None:
