@@ -3,6 +3,8 @@
     python bench/bench_dedupe.py                 # everything (≈ 3 min on 2 cores)
     python bench/bench_dedupe.py --n 300 --skip-1m --skip-accuracy   # quick look
     python bench/bench_dedupe.py --skip-grouping --skip-accuracy     # hashing only
+    python bench/bench_dedupe.py --verdict-cache --verdict-db        # pair-verdict cache, cold vs warm
+    python bench/bench_dedupe.py --verdict-scale 100000              # the cache's table at 100 k pictures
 
 Ratios are against baselines run in the same process on the same data.
 """
@@ -352,6 +354,133 @@ def bench_hard(which: str, threshold: int, workers: int, sweep: Sweep,
 DEFAULT_SWEEP: Sweep = [(MIN_INLIERS, COLOUR_TOLERANCE, False)]  # the defaults of the stage
 
 
+def bench_verdict_cache(threshold: int, workers: int, repeat: int, n_products: int | None,
+                        database: bool) -> None:
+    """Grouping of the hard REPORT set with the pair-verdict cache cold (every candidate pair
+    verified) and warm (every verdict read), alternating, best of ``repeat``; with ``database``,
+    PostgreSQL's read and write too (a scratch database). Local features are in memory already
+    (``workers`` compute them): this is the verification alone."""
+    import hashlib
+
+    from snapprice.dedupe.verdicts import CachedVerifier, MemoryVerdictCache, verifier_key
+
+    params: HardParams = replace(REPORT, n_products=n_products) if n_products else REPORT
+    samples = make_hard_set(params)
+    datas = [s.data for s in samples]
+    frame = _frame_of(datas).with_columns(  # real digests: pair_verdict keeps raw SHA-256
+        pl.Series("digest", [hashlib.sha256(d).hexdigest() for d in datas]))
+    wanted = candidate_digests(frame, threshold)
+    sources = dict(zip(frame["digest"].to_list(), datas, strict=True))
+    feats = features_with_cache({d: sources[d] for d in sorted(wanted)}, MemoryFeatureCache(), workers)
+
+    def scorer(a: list[str], b: list[str]) -> dict[tuple[str, str], object]:
+        v = LocalVerifier(feats)
+        v(a, b)
+        return v.scores
+
+    def grouped(known: dict) -> tuple[float, CachedVerifier, list[int]]:
+        verifier = CachedVerifier(known, scorer)
+        t = time.perf_counter()
+        ids = group(frame, threshold, verifier=verifier)["group_id"].to_list()
+        return time.perf_counter() - t, verifier, ids
+
+    memory = MemoryVerdictCache()
+    _, first, base_ids = grouped({})
+    memory.put_many(first.fresh, verifier_key())
+    known = memory.get_many(sorted(wanted), verifier_key())
+    times: dict[str, list[float]] = {"cold": [], "warm": []}
+    for _ in range(max(1, repeat)):  # alternating, so drifting load hits both alike
+        for label, kn in (("cold", {}), ("warm", known)):
+            dt, v, ids = grouped(kn)
+            assert ids == base_ids, f"{label}: other groups"
+            times[label].append(dt)
+            if label == "warm":
+                assert v.verified == 0
+    best = {k: min(v) for k, v in times.items()}
+    n_pairs = len(first.fresh)
+    print(f"## verdict cache: hard set REPORT, {len(datas)} pictures, {n_pairs:,} candidate pairs verified cold "
+          f"(threshold {threshold}), best of {repeat}, alternating")
+    print("| grouping | seconds | ms per pair | vs cold |")
+    print("|---|---|---|---|")
+    for label, dt in best.items():
+        print(f"| {label} | {dt:.2f} | {dt / n_pairs * 1e3:.3f} | {best['cold'] / dt:.1f}× |", flush=True)
+    if not database:
+        return
+    import sqlalchemy as sa
+
+    from bench_load import scratch_database
+    from snapprice.store.hash_cache import PgVerdictCache
+
+    with scratch_database("snapprice_bench_verdict") as url:
+        engine = sa.create_engine(url)
+        pg = PgVerdictCache(engine)
+        put, get = [], []
+        for k in range(max(1, repeat)):
+            if k:
+                with engine.begin() as conn:
+                    conn.exec_driver_sql("TRUNCATE pair_verdict")
+            t = time.perf_counter()
+            pg.put_many(first.fresh, verifier_key())
+            put.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            got = pg.get_many(sorted(wanted), verifier_key())
+            get.append(time.perf_counter() - t)
+            assert got.keys() == first.fresh.keys()
+        with engine.connect() as conn:
+            size = conn.exec_driver_sql("SELECT pg_total_relation_size('pair_verdict')").scalar_one()
+        engine.dispose()
+    print(f"| PostgreSQL: write {n_pairs:,} verdicts (COPY + INSERT … ON CONFLICT) | {min(put):.2f} | "
+          f"{min(put) / n_pairs * 1e3:.3f} | |")
+    print(f"| PostgreSQL: read them ({len(wanted):,} digests) | {min(get):.2f} | {min(get) / n_pairs * 1e3:.3f} | |")
+    print(f"table and index: {size / n_pairs:.0f} bytes per verdict", flush=True)
+
+
+def bench_verdict_scale(n_images: int, per_image: int = 40, seed: int = 0) -> None:
+    """The verdict cache at catalog scale, in PostgreSQL: ``n_images`` synthetic digests with
+    ``per_image`` random partners each (REPORT has ~40 candidate pairs per picture), written
+    once (the first run), then read back and answered as a warm run's verifier does."""
+    import hashlib
+
+    import sqlalchemy as sa
+
+    from bench_load import scratch_database
+    from snapprice.dedupe.local import PairScore
+    from snapprice.dedupe.verdicts import CachedVerifier, pair, verifier_key
+    from snapprice.store.hash_cache import PgVerdictCache
+
+    digests = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(n_images)]
+    rng = np.random.default_rng(seed)
+    a = np.repeat(np.arange(n_images), per_image)
+    b = rng.integers(0, n_images, a.size)
+    keep = a != b
+    pairs = {pair(digests[i], digests[j]) for i, j in zip(a[keep].tolist(), b[keep].tolist(), strict=True)}
+    scores = {k: PairScore(int(n) % 200, 0.5, bool(n % 7 == 0), None if n % 3 else 0.7)
+              for n, k in enumerate(sorted(pairs))}
+    print(f"## verdict cache at scale: {n_images:,} pictures, {len(scores):,} pairs (PostgreSQL)", flush=True)
+    with scratch_database("snapprice_bench_verdict") as url:
+        engine = sa.create_engine(url)
+        pg = PgVerdictCache(engine)
+        t = time.perf_counter()
+        pg.put_many(scores, verifier_key())
+        put = time.perf_counter() - t
+        t = time.perf_counter()
+        known = pg.get_many(digests, verifier_key())
+        get = time.perf_counter() - t
+        assert len(known) == len(scores)
+        with engine.connect() as conn:
+            size = conn.exec_driver_sql("SELECT pg_total_relation_size('pair_verdict')").scalar_one()
+        engine.dispose()
+    keys = list(scores)
+    verifier = CachedVerifier(known, lambda x, y: {})
+    t = time.perf_counter()
+    ok, _ = verifier([k[1] for k in keys], [k[0] for k in keys])
+    answer = time.perf_counter() - t
+    assert verifier.verified == 0 and int(ok.sum()) == sum(s.same for s in scores.values())
+    print(f"| write (COPY + INSERT … ON CONFLICT) | {put:.1f} s |\n| read (one query) | {get:.1f} s |\n"
+          f"| answer every pair from the cache | {answer:.1f} s |\n"
+          f"| table + primary key | {size / 2**20:,.0f} MiB ({size / len(scores):.0f} bytes per verdict) |", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=2000, help="JPEGs for the hashing benchmark")
@@ -371,7 +500,18 @@ def main() -> None:
     ap.add_argument("--hard-products", type=int, default=0, help="fewer products for a quick look")
     ap.add_argument("--skip-sandbox", action="store_true", help="no sandbox catalog on the stage's path")
     ap.add_argument("--sweep", action="store_true", help="min inliers × colour tolerance around the defaults")
+    ap.add_argument("--verdict-cache", action="store_true",
+                    help="only the grouping of the hard REPORT set with a cold vs warm pair-verdict cache")
+    ap.add_argument("--verdict-db", action="store_true", help="with --verdict-cache: PostgreSQL read/write too")
+    ap.add_argument("--verdict-scale", type=int, default=0, metavar="N",
+                    help="only the verdict cache in PostgreSQL for N synthetic pictures × 40 pairs")
     args = ap.parse_args()
+    if args.verdict_scale:
+        bench_verdict_scale(args.verdict_scale)
+        return
+    if args.verdict_cache:
+        bench_verdict_cache(args.radius, args.threads, args.repeat, args.hard_products or None, args.verdict_db)
+        return
     sweep: Sweep = ([(n, t, th) for th in (False, True) for n in (30, 60, 100) for t in (0.4, 0.6)]
                     if args.sweep else DEFAULT_SWEEP)
     if not args.skip_hard:

@@ -21,7 +21,8 @@ DATA_TABLES = (
     "run", "catalog_item", "image_hash", "image_group", "image_group_member", "search_task",
     "raw_response", "listing", "price_snapshot", "match", "reject", "match_decision", "match_retired",
     "listing_current", "listing_change", "sku_window", "sku_window_day", "sku_window_dirty",
-    "match_check", "picture_url", "picture_feature", "sku_day", "sku_day_dirty",
+    "match_check", "picture_url", "picture_feature", "sku_day", "sku_day_dirty", "pair_verdict",
+    "pair_verifier",
 )
 
 

@@ -33,7 +33,7 @@ from snapprice.settings import Settings
 from snapprice.store import flags, migrate, readpath, review, runs
 from snapprice.store.database import Database, make_engine, open_database
 from snapprice.store.groups import GroupRow, store_groups, upsert_catalog_items
-from snapprice.store.hash_cache import PgFeatureCache, PgHashCache
+from snapprice.store.hash_cache import PgFeatureCache, PgHashCache, PgVerdictCache
 from snapprice.store.loader import ensure_partitions, record_rejects
 from snapprice.store.sql import statement
 
@@ -121,7 +121,8 @@ def ingest(engine: Engine, settings: Settings, run_id: int, catalog: str | Path,
 
     d = settings.dedupe
     result = dedupe_catalog(
-        catalog, PgHashCache(engine), features=PgFeatureCache(engine), threshold=d.threshold, workers=d.workers,
+        catalog, PgHashCache(engine), features=PgFeatureCache(engine), verdicts=PgVerdictCache(engine),
+        threshold=d.threshold, workers=d.workers,
         limits=ImageLimits(max_bytes=d.max_image_bytes, max_pixels=d.max_pixels,
                            timeout=d.fetch_timeout),
         progress=progress or progress_counter(), allow_outside=settings.catalog.allow_outside, limit=limit,

@@ -147,7 +147,7 @@ def test_report_data_side_by_side_is_the_same(known: Engine) -> None:
     assert serial.counts == side.counts and serial.platforms == side.platforms
     assert len(serial.alerts) == len(side.alerts)
     assert set(side.timings) == {"daily_series", "price_moves", "best+window", "appeared+gone", "runs+quota",
-                                 "alerts", "listing_count"}
+                                 "alerts", "groups", "listing_count"}
 
 
 def test_write_report_offline_file(known: Engine, tmp_path: Path) -> None:

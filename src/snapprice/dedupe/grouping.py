@@ -180,7 +180,10 @@ class _Checks:
         if a.size == 0:
             return ok, score
         feats, colour = self.feats, self.nodes.colour
-        both = feats.ok[a] & feats.ok[b] if feats is not None else np.zeros(a.size, dtype=bool)
+        # A verifier alone decides: the thumbnails are scored only to gate it (``thumbnails``)
+        # or when there is none (a rerun from the verdict cache spent half its time on them).
+        use_thumbs = feats is not None and (self.verifier is None or self.thumbnails)
+        both = feats.ok[a] & feats.ok[b] if use_thumbs else np.zeros(a.size, dtype=bool)
         if both.any():
             assert feats is not None
             ncc, chroma = pair_scores(feats.thumb, a[both], b[both])

@@ -1,12 +1,13 @@
 """One dedupe pass over a catalog: read → load images → hash (cached) → group, with rejects.
 
-The command line and the flow both call ``dedupe_catalog``; the hash cache is injected
-(``MemoryHashCache`` here, PostgreSQL ``image_hash`` in the flow).
+The command line and the flow both call ``dedupe_catalog``; the caches of hashes, local
+features and pair verdicts are injected (in memory for the command line, PostgreSQL
+``image_hash``, ``image_feature`` and ``pair_verdict`` in the flow).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,7 +17,22 @@ import polars as pl
 
 from snapprice.dedupe.grouping import DedupeStats, candidate_digests, dedupe_stats, group
 from snapprice.dedupe.hashing import HashCache, ImageSource, hash_with_cache, to_signed64
-from snapprice.dedupe.local import FeatureCache, LocalVerifier, MemoryFeatureCache, PairScore, features_with_cache
+from snapprice.dedupe.local import (
+    FeatureCache,
+    LocalFeatures,
+    LocalVerifier,
+    MemoryFeatureCache,
+    PairScore,
+    features_with_cache,
+)
+from snapprice.dedupe.verdicts import (
+    DEFAULTS,
+    CachedVerifier,
+    MemoryVerdictCache,
+    Pair,
+    VerdictCache,
+    VerifierParams,
+)
 from snapprice.errors import ImageRejected
 from snapprice.ingest.catalog import read_catalog
 from snapprice.ingest.fetch import image_client
@@ -43,8 +59,9 @@ class DedupeResult:
     rejects: list[Reject] = field(default_factory=list)
     stats: DedupeStats | None = None
     hashed: int = 0  # images hashed now (the rest came from the cache)
-    described: int = 0  # images whose local features were needed (they had hash candidates)
-    scores: dict[tuple[str, str], PairScore] = field(default_factory=dict)  # digest pairs verified
+    described: int = 0  # images whose local features were needed (a pair of theirs was not cached)
+    verified: int = 0  # pairs verified now (the rest came from the verdict cache)
+    scores: dict[tuple[str, str], PairScore] = field(default_factory=dict)  # digest pairs verified or cached
     sources: dict[str, ImageSource] = field(default_factory=dict)  # digest → bytes or path (the HTML page)
     # Every SKU of the catalog's usable rows, images that failed to load included: a SKU
     # whose picture is unreachable today is still in the catalog.
@@ -87,6 +104,28 @@ def _named(sku: str, ref: str, detail: str) -> str:
     return f"sku {sku}: image {ref!r}" + (f": {detail}" if detail else "")
 
 
+class _LocalScorer:
+    """A ``verdicts.Scorer`` on local features: the features of a pair's pictures are loaded
+    (from their cache, else computed) the first time a pair of theirs is not in the verdict
+    cache, so a run over an unchanged catalog loads none."""
+
+    def __init__(self, load: Callable[[list[str]], dict[str, LocalFeatures]], params: VerifierParams) -> None:
+        self.load, self.params = load, params
+        self.features: dict[str, LocalFeatures] = {}
+        self.tried: set[str] = set()
+
+    def __call__(self, a: Sequence[str], b: Sequence[str]) -> dict[Pair, PairScore]:
+        need = sorted({*a, *b} - self.tried)
+        if need:
+            self.features.update(self.load(need))
+            self.tried.update(need)
+        p = self.params
+        verifier = LocalVerifier(self.features, min_inliers=p.min_inliers, colour_tolerance=p.colour_tolerance,
+                                 min_agreement=p.min_agreement)
+        verifier(a, b)
+        return verifier.scores
+
+
 def dedupe_catalog(
     catalog: str | Path,
     cache: HashCache,
@@ -99,13 +138,18 @@ def dedupe_catalog(
     allow_outside: bool = False,
     limit: int | None = None,
     features: FeatureCache | None = None,
+    verdicts: VerdictCache | None = None,
+    params: VerifierParams = DEFAULTS,
 ) -> DedupeResult:
     """Read, load, hash and group a catalog. CatalogError when it cannot be read at all.
 
     ``allow_outside``: image paths may leave the catalog's folder (``[catalog]``).
     ``limit``: only the first ``limit`` usable rows (a trial run; the others are not read).
     ``features``: the cache of local features (in memory when None); they are computed only
-    for images that have hash candidates, and verify those pairs (``local``)."""
+    for images that have hash candidates, and verify those pairs (``local``).
+    ``verdicts``: the cache of pair verdicts (in memory when None): read before grouping, the
+    pairs verified now written after, so only pairs it lacks are verified; ``params``: the
+    verifier's thresholds (their key selects the cached verdicts)."""
     read = read_catalog(catalog, allow_outside=allow_outside)
     source = Path(catalog).name
     rejects = list(read.rejects)
@@ -151,10 +195,18 @@ def dedupe_catalog(
         pl.Series("dup", dups, dtype=pl.Binary),
     )
     wanted = candidate_digests(frame, threshold)
-    local = features_with_cache(
-        {d: to_hash[d] for d in sorted(wanted)}, features if features is not None else MemoryFeatureCache(),
-        workers, progress=(lambda k: progress("verify", k, len(wanted))) if progress else None)
-    verifier = LocalVerifier(local)
+    verdicts = verdicts if verdicts is not None else MemoryVerdictCache()
+    key = params.key()
+    feature_cache = features if features is not None else MemoryFeatureCache()
+
+    def load(digests: list[str]) -> dict[str, LocalFeatures]:
+        return features_with_cache(
+            {d: to_hash[d] for d in digests}, feature_cache, workers,
+            progress=(lambda k: progress("verify", k, len(digests))) if progress and len(digests) > 1 else None)
+
+    scorer = _LocalScorer(load, params)
+    verifier = CachedVerifier(verdicts.get_many(sorted(wanted), key), scorer)
     grouped = group(frame, threshold, verifier=verifier)
-    return DedupeResult(grouped, rejects, dedupe_stats(grouped, rejects), hashed, len(wanted), verifier.scores,
-                        to_hash, frozenset(read.items["sku"].to_list()))
+    verdicts.put_many(verifier.fresh, key)
+    return DedupeResult(grouped, rejects, dedupe_stats(grouped, rejects), hashed, len(scorer.tried),
+                        verifier.verified, verifier.scores, to_hash, frozenset(read.items["sku"].to_list()))

@@ -19,6 +19,7 @@ from sqlalchemy import TextClause
 from sqlalchemy.engine import Connection, Engine
 
 from snapprice.alerts.rules import fetch_alerts
+from snapprice.report.groups import GroupsSection, collect_groups
 from snapprice.store.sql import statement
 
 # Strict dtypes of every frame, declared once.
@@ -66,6 +67,7 @@ class ReportData:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per section read (SQL + frames)
     # Days with data a SKU's window statistics need before the page shows them ([report]).
     min_history_days: int = 7
+    groups: GroupsSection | None = None  # the last run's multi-image groups (bounded)
 
 
 def _frame(conn: Connection, query: TextClause, params: dict[str, Any], schema: dict[str, Any]) -> pl.DataFrame:
@@ -157,7 +159,7 @@ def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
 # The report's reads in groups of about equal weight (the chart series is the heaviest),
 # run side by side when an engine is given: each group on its own connection.
 _GROUPS = (("daily_series",), ("price_moves",), ("best+window", "appeared+gone"),
-           ("runs+quota", "alerts", "listing_count"))
+           ("runs+quota", "alerts", "groups", "listing_count"))
 
 
 def _read(name: str, conn: Connection, p: dict[str, Any], out: dict[str, Any]) -> None:
@@ -174,6 +176,8 @@ def _read(name: str, conn: Connection, p: dict[str, Any], out: dict[str, Any]) -
     elif name == "alerts":
         out["alerts"] = fetch_alerts(conn, since=p["since_ts"], sku=p["sku"], limit=MAX_ALERTS)
         out["n_alerts"] = int(conn.execute(statement("report/alert_count"), p).scalar_one())
+    elif name == "groups":
+        out["groups"] = collect_groups(conn, p["sku"])
     elif name == "listing_count":
         out["listings"] = int(conn.execute(statement("report/listing_count"), p).scalar_one())
     else:  # pragma: no cover - a name of _GROUPS without a reader
@@ -238,7 +242,7 @@ def collect(conn: Connection, since: date, sku: str | None, until: datetime | No
     }
     return ReportData(since, until, sku, series, best, platforms, out["drops"], out["rises"], out["appeared"],
                       out["disappeared"], runs, out["quota"], out["rejects"], out["alerts"], counts, t,
-                      min_history_days)
+                      min_history_days, out["groups"])
 
 
 def sku_exists(conn: Connection, sku: str) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 import polars as pl
 
 from snapprice.report.data import ReportData
+from snapprice.report.groups import render_groups
 from snapprice.report.payload import build, encode
 
 MAX_ROWS = 15
@@ -204,7 +205,7 @@ def render(d: ReportData) -> str:
         f"generated {d.until.strftime('%Y-%m-%d %H:%M')} UTC</p></header><main>"
         + _kpis(d)
         + '<div id="js-errors" role="alert"></div><div id="tip"></div>'
-        + _search(d) + _alerts(d) + _best(d) + _charts(d) + moves + churn + _runs(d)
+        + _search(d) + _alerts(d) + _best(d) + _charts(d) + moves + churn + _runs(d) + render_groups(d.groups)
         + "</main><footer>snapprice · effective price = promo price when present, else the (low) price · "
           "window statistics in SQL: <code>sku_window_stats</code>, <code>listing_window_stats</code>"
           "<pre id='render-check' hidden></pre></footer>"
