@@ -42,6 +42,17 @@ SIDE = 320  # long side of the frame the pictures are compared in
 # 10 steps: on 1,500 TUNE pairs as good as 30 at 1e-4 (half-size copies lost 3 % of true pairs)
 _ECC_STOP = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 10, 1e-3)
 _ERODE = 3  # pixels dropped along the warped picture's edge (interpolation, blur)
+# A cell whose edges disagree still agrees when one picture is the other under a
+# semi-transparent overlay (a watermark's strokes): every pixel that differs by more than
+# CHANGED lies between the other picture's level and one ink level k, at most OPACITY of the
+# way (the same k for the whole cell, either picture on top). Needs ≥ MIN_CHANGED such pixels
+# and OVERLAID of them explained. A label variant's word flips dark and light at full
+# contrast (no single ink, no opacity ≤ 0.6 does that). docs/dedupe.md (TUNE set).
+CHANGED = 16.0
+OPACITY = 0.6
+MIN_CHANGED = 10
+OVERLAID = 0.99
+_INKS = 16  # ink levels tried: 8, 24, … 248
 
 
 def _backdrop_free(im: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -61,6 +72,36 @@ def _cells(x: np.ndarray) -> np.ndarray:
     return (s[np.ix_(y1, x1)] - s[np.ix_(y0, x1)] - s[np.ix_(y1, x0)] + s[np.ix_(y0, x0)]).astype(np.float32)
 
 
+def _blocks(values: np.ndarray, mask: np.ndarray, bins: int) -> np.ndarray:
+    """Per (CELL/2)² block: a histogram of ``values`` (0 … bins-1) over ``mask``."""
+    half = CELL // 2
+    hb, wb = mask.shape[0] // half, mask.shape[1] // half
+    ys, xs = np.nonzero(mask[:hb * half, :wb * half])
+    at = ((ys // half) * wb + xs // half) * bins + values[ys, xs]
+    return np.bincount(at, minlength=hb * wb * bins).reshape(hb, wb, bins).astype(np.float32)
+
+
+def _overlaid(under: np.ndarray, over: np.ndarray, region: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Per cell: how many pixels that ``over`` changes (> CHANGED) one ink level explains as
+    ``under`` + α (k − ``under``), α ≤ OPACITY; and how many it changes (both shape ``shape``)."""
+    r = over - under
+    changed = region & (np.abs(r) > CHANGED)
+    # The inks k that explain a pixel: k ≥ under + r / OPACITY when it got lighter, ≤ when darker.
+    step = 256.0 / _INKS
+    k = (under + r / OPACITY - step / 2) / step
+    lighter = np.clip(np.ceil(k), 0, _INKS).astype(np.intp)  # first ink index that explains it
+    darker = np.clip(np.floor(k), -1, _INKS - 1).astype(np.intp)  # last one
+    up = _blocks(np.minimum(lighter, _INKS - 1), changed & (r > 0) & (lighter < _INKS), _INKS)
+    down = _blocks(np.maximum(darker, 0), changed & (r < 0) & (darker >= 0), _INKS)
+    ny, nx = shape
+
+    def cells(blk: np.ndarray) -> np.ndarray:
+        return blk[:ny, :nx] + blk[1:ny + 1, :nx] + blk[:ny, 1:nx + 1] + blk[1:ny + 1, 1:nx + 1]
+
+    explained = cells(up).cumsum(axis=2) + cells(down)[:, :, ::-1].cumsum(axis=2)[:, :, ::-1]
+    return explained.max(axis=2)
+
+
 def _refined(a: np.ndarray, b: np.ndarray, inverse: np.ndarray) -> np.ndarray:
     """The map from ``b``'s pixels to ``a``'s, refined densely (ECC, affine) from the RANSAC
     fit: keypoints cluster on the label, and 1–2 % of scale error moves the object's far
@@ -73,7 +114,7 @@ def _refined(a: np.ndarray, b: np.ndarray, inverse: np.ndarray) -> np.ndarray:
     return warp
 
 
-def agreement(a: np.ndarray, b: np.ndarray, transform: np.ndarray) -> float:
+def agreement(a: np.ndarray, b: np.ndarray, transform: np.ndarray, min_agreement: float = 0.6) -> float:
     """The worst cell's share of explained edge pixels (0 … 1; 1: nothing to compare) between
     grey pictures ``a`` and ``b`` (float or uint8, any sizes), ``transform`` (2×3) taking
     ``a``'s pixel coordinates to ``b``'s."""
@@ -110,4 +151,10 @@ def agreement(a: np.ndarray, b: np.ndarray, transform: np.ndarray) -> float:
     k_a, k_b = _cells(strong_a & (dot >= EXPLAINED * ea)), _cells(strong_b & (dot >= EXPLAINED * eb))
     share_a = np.where(n_a >= MIN_EDGES, k_a / np.maximum(n_a, 1), 1.0)
     share_b = np.where(n_b >= MIN_EDGES, k_b / np.maximum(n_b, 1), 1.0)
-    return float(np.maximum(share_a, share_b).min())
+    cell = np.maximum(share_a, share_b)
+    if cell.min() < min_agreement:  # watermark strokes cut edges: is one picture the other overlaid?
+        changed = _cells(region & (np.abs(b - warped) > CHANGED))
+        explained = np.maximum(_overlaid(warped, b, region, cell.shape), _overlaid(b, warped, region, cell.shape))
+        overlay = (changed >= MIN_CHANGED) & (explained >= OVERLAID * changed)
+        cell = np.where(overlay, np.maximum(cell, 1.0), cell)
+    return float(cell.min())

@@ -240,7 +240,7 @@ def score(a: LocalFeatures, b: LocalFeatures, *, min_inliers: int = MIN_INLIERS,
     grey_a, grey_b = a.grey_pixels(), b.grey_pixels()
     if grey_a is None or grey_b is None:
         return PairScore(n, colour, True)
-    agree = agreement(grey_a, grey_b, transform)
+    agree = agreement(grey_a, grey_b, transform, min_agreement)
     return PairScore(n, colour, agree >= min_agreement, round(agree, 3))
 
 
