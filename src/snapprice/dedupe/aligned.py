@@ -72,34 +72,41 @@ def _cells(x: np.ndarray) -> np.ndarray:
     return (s[np.ix_(y1, x1)] - s[np.ix_(y0, x1)] - s[np.ix_(y1, x0)] + s[np.ix_(y0, x0)]).astype(np.float32)
 
 
-def _blocks(values: np.ndarray, mask: np.ndarray, bins: int) -> np.ndarray:
-    """Per (CELL/2)² block: a histogram of ``values`` (0 … bins-1) over ``mask``."""
-    half = CELL // 2
-    hb, wb = mask.shape[0] // half, mask.shape[1] // half
-    ys, xs = np.nonzero(mask[:hb * half, :wb * half])
-    at = ((ys // half) * wb + xs // half) * bins + values[ys, xs]
-    return np.bincount(at, minlength=hb * wb * bins).reshape(hb, wb, bins).astype(np.float32)
+def _overlay_cells(a: np.ndarray, b: np.ndarray, region: np.ndarray, failing: np.ndarray) -> np.ndarray:
+    """Which ``failing`` cells (shape of ``_cells``) show one picture as the other under a
+    semi-transparent overlay: ≥ MIN_CHANGED pixels differ by more than CHANGED, and one ink
+    level k explains ≥ OVERLAID of them as ``under`` + α (k − ``under``), α ≤ OPACITY (the same
+    k for the cell; either picture on top). Counted per (CELL/2)² block, only in failing cells."""
+    half, (ny, nx) = CELL // 2, failing.shape
+    near = np.zeros((ny + 1, nx + 1), dtype=bool)  # the blocks of the failing cells
+    for dy in (0, 1):
+        for dx in (0, 1):
+            near[dy:dy + ny, dx:dx + nx] |= failing
+    ys, xs = np.nonzero(np.repeat(np.repeat(near, half, 0), half, 1)
+                        & region[:(ny + 1) * half, :(nx + 1) * half]
+                        & (np.abs(b - a)[:(ny + 1) * half, :(nx + 1) * half] > CHANGED))
+    block = (ys // half) * (nx + 1) + xs // half
+    size = (ny + 1) * (nx + 1)
 
+    def cells(per_block: np.ndarray) -> np.ndarray:
+        blk = per_block.reshape(ny + 1, nx + 1, -1)
+        return blk[:ny, :nx] + blk[1:, :nx] + blk[:ny, 1:] + blk[1:, 1:]
 
-def _overlaid(under: np.ndarray, over: np.ndarray, region: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Per cell: how many pixels that ``over`` changes (> CHANGED) one ink level explains as
-    ``under`` + α (k − ``under``), α ≤ OPACITY; and how many it changes (both shape ``shape``)."""
-    r = over - under
-    changed = region & (np.abs(r) > CHANGED)
-    # The inks k that explain a pixel: k ≥ under + r / OPACITY when it got lighter, ≤ when darker.
+    changed = cells(np.bincount(block, minlength=size).astype(np.float32))[:, :, 0]
     step = 256.0 / _INKS
-    k = (under + r / OPACITY - step / 2) / step
-    lighter = np.clip(np.ceil(k), 0, _INKS).astype(np.intp)  # first ink index that explains it
-    darker = np.clip(np.floor(k), -1, _INKS - 1).astype(np.intp)  # last one
-    up = _blocks(np.minimum(lighter, _INKS - 1), changed & (r > 0) & (lighter < _INKS), _INKS)
-    down = _blocks(np.maximum(darker, 0), changed & (r < 0) & (darker >= 0), _INKS)
-    ny, nx = shape
-
-    def cells(blk: np.ndarray) -> np.ndarray:
-        return blk[:ny, :nx] + blk[1:ny + 1, :nx] + blk[:ny, 1:nx + 1] + blk[1:ny + 1, 1:nx + 1]
-
-    explained = cells(up).cumsum(axis=2) + cells(down)[:, :, ::-1].cumsum(axis=2)[:, :, ::-1]
-    return explained.max(axis=2)
+    explained = np.zeros((ny, nx), dtype=np.float32)
+    for under, over in ((a[ys, xs], b[ys, xs]), (b[ys, xs], a[ys, xs])):
+        r = over - under
+        # The inks that explain a pixel: k ≥ under + r / OPACITY when it got lighter, ≤ when darker.
+        k = (under + r / OPACITY - step / 2) / step
+        first = np.clip(np.ceil(k), 0, _INKS).astype(np.intp)
+        last = np.clip(np.floor(k), -1, _INKS - 1).astype(np.intp)
+        up, down = (r > 0) & (first < _INKS), (r < 0) & (last >= 0)
+        lighter = np.bincount(block[up] * _INKS + first[up], minlength=size * _INKS).astype(np.float32)
+        darker = np.bincount(block[down] * _INKS + last[down], minlength=size * _INKS).astype(np.float32)
+        per_ink = cells(lighter).cumsum(axis=2) + cells(darker)[:, :, ::-1].cumsum(axis=2)[:, :, ::-1]
+        explained = np.maximum(explained, per_ink.max(axis=2))
+    return failing & (changed >= MIN_CHANGED) & (explained >= OVERLAID * changed)
 
 
 def _refined(a: np.ndarray, b: np.ndarray, inverse: np.ndarray) -> np.ndarray:
@@ -152,9 +159,7 @@ def agreement(a: np.ndarray, b: np.ndarray, transform: np.ndarray, min_agreement
     share_a = np.where(n_a >= MIN_EDGES, k_a / np.maximum(n_a, 1), 1.0)
     share_b = np.where(n_b >= MIN_EDGES, k_b / np.maximum(n_b, 1), 1.0)
     cell = np.maximum(share_a, share_b)
-    if cell.min() < min_agreement:  # watermark strokes cut edges: is one picture the other overlaid?
-        changed = _cells(region & (np.abs(b - warped) > CHANGED))
-        explained = np.maximum(_overlaid(warped, b, region, cell.shape), _overlaid(b, warped, region, cell.shape))
-        overlay = (changed >= MIN_CHANGED) & (explained >= OVERLAID * changed)
-        cell = np.where(overlay, np.maximum(cell, 1.0), cell)
+    failing = cell < min_agreement
+    if failing.any() and h >= CELL and w >= CELL:  # watermark strokes cut edges: one picture overlaid?
+        cell = np.where(_overlay_cells(warped, b, region, failing), 1.0, cell)
     return float(cell.min())
