@@ -9,7 +9,11 @@ other with the RANSAC similarity transform, match brightness (gain), blur both a
 and in each cell of a grid over the object count the strong edge pixels of each picture
 whose gradient the other picture reproduces (projection ≥ ``EXPLAINED`` of its own).
 A cell agrees when either picture's edges are mostly explained (a watermark adds edges to
-one picture only); the pair's agreement is its worst cell. Only pixels that are off the
+one picture only), or, where strokes cut the object's outline and neither side is explained,
+when one picture is the other under a semi-transparent overlay: every pixel that changed lies
+between the other picture's level and one ink level, at most ``OPACITY`` of the way (a label
+variant's word flips dark and light at full contrast, which no such overlay does). The pair's
+agreement is its worst cell. Only pixels that are off the
 backdrop in both pictures (and their surroundings) count, so marks stamped on the backdrop
 of one copy do not matter. Tuned on the TUNE hard set only (docs/dedupe.md).
 
