@@ -9,7 +9,11 @@ other with the RANSAC similarity transform, match brightness (gain), blur both a
 and in each cell of a grid over the object count the strong edge pixels of each picture
 whose gradient the other picture reproduces (projection ≥ ``EXPLAINED`` of its own).
 A cell agrees when either picture's edges are mostly explained (a watermark adds edges to
-one picture only); the pair's agreement is its worst cell. Only pixels that are off the
+one picture only), or, where strokes cut the object's outline and neither side is explained,
+when one picture is the other under a semi-transparent overlay: every pixel that changed lies
+between the other picture's level and one ink level, at most ``OPACITY`` of the way (a label
+variant's word flips dark and light at full contrast, which no such overlay does). The pair's
+agreement is its worst cell. Only pixels that are off the
 backdrop in both pictures (and their surroundings) count, so marks stamped on the backdrop
 of one copy do not matter. Tuned on the TUNE hard set only (docs/dedupe.md).
 
@@ -42,6 +46,17 @@ SIDE = 320  # long side of the frame the pictures are compared in
 # 10 steps: on 1,500 TUNE pairs as good as 30 at 1e-4 (half-size copies lost 3 % of true pairs)
 _ECC_STOP = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 10, 1e-3)
 _ERODE = 3  # pixels dropped along the warped picture's edge (interpolation, blur)
+# A cell whose edges disagree still agrees when one picture is the other under a
+# semi-transparent overlay (a watermark's strokes): every pixel that differs by more than
+# CHANGED lies between the other picture's level and one ink level k, at most OPACITY of the
+# way (the same k for the whole cell, either picture on top). Needs ≥ MIN_CHANGED such pixels
+# and OVERLAID of them explained. A label variant's word flips dark and light at full
+# contrast (no single ink, no opacity ≤ 0.6 does that). docs/dedupe.md (TUNE set).
+CHANGED = 16.0
+OPACITY = 0.6
+MIN_CHANGED = 10
+OVERLAID = 0.99
+_INKS = 16  # ink levels tried: 8, 24, … 248
 
 
 def _backdrop_free(im: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -61,6 +76,43 @@ def _cells(x: np.ndarray) -> np.ndarray:
     return (s[np.ix_(y1, x1)] - s[np.ix_(y0, x1)] - s[np.ix_(y1, x0)] + s[np.ix_(y0, x0)]).astype(np.float32)
 
 
+def _overlay_cells(a: np.ndarray, b: np.ndarray, region: np.ndarray, failing: np.ndarray) -> np.ndarray:
+    """Which ``failing`` cells (shape of ``_cells``) show one picture as the other under a
+    semi-transparent overlay: ≥ MIN_CHANGED pixels differ by more than CHANGED, and one ink
+    level k explains ≥ OVERLAID of them as ``under`` + α (k − ``under``), α ≤ OPACITY (the same
+    k for the cell; either picture on top). Counted per (CELL/2)² block, only in failing cells."""
+    half, (ny, nx) = CELL // 2, failing.shape
+    near = np.zeros((ny + 1, nx + 1), dtype=bool)  # the blocks of the failing cells
+    for dy in (0, 1):
+        for dx in (0, 1):
+            near[dy:dy + ny, dx:dx + nx] |= failing
+    ys, xs = np.nonzero(np.repeat(np.repeat(near, half, 0), half, 1)
+                        & region[:(ny + 1) * half, :(nx + 1) * half]
+                        & (np.abs(b - a)[:(ny + 1) * half, :(nx + 1) * half] > CHANGED))
+    block = (ys // half) * (nx + 1) + xs // half
+    size = (ny + 1) * (nx + 1)
+
+    def cells(per_block: np.ndarray) -> np.ndarray:
+        blk = per_block.reshape(ny + 1, nx + 1, -1)
+        return blk[:ny, :nx] + blk[1:, :nx] + blk[:ny, 1:] + blk[1:, 1:]
+
+    changed = cells(np.bincount(block, minlength=size).astype(np.float32))[:, :, 0]
+    step = 256.0 / _INKS
+    explained = np.zeros((ny, nx), dtype=np.float32)
+    for under, over in ((a[ys, xs], b[ys, xs]), (b[ys, xs], a[ys, xs])):
+        r = over - under
+        # The inks that explain a pixel: k ≥ under + r / OPACITY when it got lighter, ≤ when darker.
+        k = (under + r / OPACITY - step / 2) / step
+        first = np.clip(np.ceil(k), 0, _INKS).astype(np.intp)
+        last = np.clip(np.floor(k), -1, _INKS - 1).astype(np.intp)
+        up, down = (r > 0) & (first < _INKS), (r < 0) & (last >= 0)
+        lighter = np.bincount(block[up] * _INKS + first[up], minlength=size * _INKS).astype(np.float32)
+        darker = np.bincount(block[down] * _INKS + last[down], minlength=size * _INKS).astype(np.float32)
+        per_ink = cells(lighter).cumsum(axis=2) + cells(darker)[:, :, ::-1].cumsum(axis=2)[:, :, ::-1]
+        explained = np.maximum(explained, per_ink.max(axis=2))
+    return failing & (changed >= MIN_CHANGED) & (explained >= OVERLAID * changed)
+
+
 def _refined(a: np.ndarray, b: np.ndarray, inverse: np.ndarray) -> np.ndarray:
     """The map from ``b``'s pixels to ``a``'s, refined densely (ECC, affine) from the RANSAC
     fit: keypoints cluster on the label, and 1–2 % of scale error moves the object's far
@@ -73,7 +125,7 @@ def _refined(a: np.ndarray, b: np.ndarray, inverse: np.ndarray) -> np.ndarray:
     return warp
 
 
-def agreement(a: np.ndarray, b: np.ndarray, transform: np.ndarray) -> float:
+def agreement(a: np.ndarray, b: np.ndarray, transform: np.ndarray, min_agreement: float = 0.6) -> float:
     """The worst cell's share of explained edge pixels (0 … 1; 1: nothing to compare) between
     grey pictures ``a`` and ``b`` (float or uint8, any sizes), ``transform`` (2×3) taking
     ``a``'s pixel coordinates to ``b``'s."""
@@ -110,4 +162,8 @@ def agreement(a: np.ndarray, b: np.ndarray, transform: np.ndarray) -> float:
     k_a, k_b = _cells(strong_a & (dot >= EXPLAINED * ea)), _cells(strong_b & (dot >= EXPLAINED * eb))
     share_a = np.where(n_a >= MIN_EDGES, k_a / np.maximum(n_a, 1), 1.0)
     share_b = np.where(n_b >= MIN_EDGES, k_b / np.maximum(n_b, 1), 1.0)
-    return float(np.maximum(share_a, share_b).min())
+    cell = np.maximum(share_a, share_b)
+    failing = cell < min_agreement
+    if failing.any() and h >= CELL and w >= CELL:  # watermark strokes cut edges: one picture overlaid?
+        cell = np.where(_overlay_cells(warped, b, region, failing), 1.0, cell)
+    return float(cell.min())

@@ -44,8 +44,10 @@ WINDOW_RADIUS = 8  # a full hash against another image's crop-window hashes
 WINDOW_BAND_BITS = 1  # window search probes ≤ 1 bit per band: complete to 5 bits, most at 6–8
 # Stored with a run's groups. 1 (NULL in the database): connected components, which chained;
 # 2: no chaining, every member verified against its representative (local features in stage);
-# 3: the verifier also runs the aligned check (label variants apart, ``local.LOCAL_VERSION`` 2).
-DEDUPE_VERSION = 3
+# 3: the verifier also runs the aligned check (label variants apart, ``local.LOCAL_VERSION`` 2);
+# 4: the aligned check also passes cells where one picture is the other under a semi-transparent
+# overlay (watermarks across the outline): it verifies every pair 3 did, and more; same features.
+DEDUPE_VERSION = 4
 GROUP_COLUMNS = ("group_id", "is_representative", "distance")
 
 

@@ -8,8 +8,9 @@ long side is ``SIDE`` px) match under one similarity transform (RANSAC) with at 
 a/b histograms (CIELAB) of their coloured pixels (the object: white or light backdrops and
 pads are neutral) are within ``COLOUR_TOLERANCE`` in L1: a colour variant has the same keypoints;
 and (3) warped onto each other with that transform, the object's edges of one are explained
-by the other in every cell (``aligned.agreement`` ≥ ``MIN_AGREEMENT``): a label variant (the
-same object with another printed word) passes (1) and (2) but not this.
+by the other in every cell, or it is the other under a semi-transparent overlay (a watermark)
+(``aligned.agreement`` ≥ ``MIN_AGREEMENT``): a label variant (the same object with another
+printed word) passes (1) and (2) but not this.
 
 Features are computed only for images that have hash candidates and cached by content digest
 (``LOCAL_VERSION``). Pictures with too little structure for keypoints (blank, flat) compare
@@ -240,7 +241,7 @@ def score(a: LocalFeatures, b: LocalFeatures, *, min_inliers: int = MIN_INLIERS,
     grey_a, grey_b = a.grey_pixels(), b.grey_pixels()
     if grey_a is None or grey_b is None:
         return PairScore(n, colour, True)
-    agree = agreement(grey_a, grey_b, transform)
+    agree = agreement(grey_a, grey_b, transform, min_agreement)
     return PairScore(n, colour, agree >= min_agreement, round(agree, 3))
 
 
