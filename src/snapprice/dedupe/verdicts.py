@@ -47,7 +47,8 @@ from snapprice.dedupe.local import (
 
 # Bump when the verdict on the same features changes (``local.score``, ``aligned.agreement``):
 # cached verdicts are then decided again. Feature changes bump ``local.LOCAL_VERSION``.
-VERDICT_VERSION = 1
+# 2: the aligned check's overlay cells (DEDUPE_VERSION 4) pass watermarks across the outline.
+VERDICT_VERSION = 2
 
 Pair = tuple[str, str]  # (smaller digest, larger digest)
 
