@@ -245,7 +245,7 @@ class _Executor:
             self.summary.failed += 1
         else:
             self.summary.done += 1
-            self.summary.snapshots += result.snapshots
+            self.summary.snapshots += result
             if more:
                 self.total += 1
                 self.by_platform.setdefault(task.platform, [0, 0])[1] += 1
