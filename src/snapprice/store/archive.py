@@ -45,8 +45,8 @@ def archive_responses(conn: Connection, run_id: int, responses: Sequence[Respons
         "requested": [r.requested_at for r in responses], "received": [r.received_at for r in responses],
         "statuses": [r.page.http_status for r in responses], "cached": [r.page.cached for r in responses],
         "quotas": [r.page.quota for r in responses],
-        "requests": [_dumps(r.page.request) for r in responses],
-        "bodies": [_dumps(r.page.body) for r in responses],
+        "requests": _dumps([r.page.request for r in responses]),
+        "bodies": _dumps([r.page.body for r in responses]),
     }
     ids = {(g, p, n): raw for g, p, n, raw in conn.execute(statement("store/archive_responses"), params)}
     if len(ids) < len(set(keys)):
