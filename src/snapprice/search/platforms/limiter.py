@@ -135,12 +135,15 @@ class PostgresLimiter:
             await conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (self.table,))
         return conn
 
+    def _compose(self, query: str) -> sql.Composed:
+        """``query`` (from sql/app/limiter) with ``{t}`` filled: the table is configurable."""
+        return sql.SQL(query).format(t=sql.Identifier(self.table))
+
     def _sql(self, query: str) -> str:
-        """``query`` (from sql/app/limiter) with ``{t}`` filled: the table is configurable.
-        Composed once per query: it runs before every call."""
+        """``_compose(query)`` as text, composed once per query: it runs before every call."""
         text = self._queries.get(query)
         if text is None:
-            text = self._queries[query] = sql.SQL(query).format(t=sql.Identifier(self.table)).as_string()
+            text = self._queries[query] = self._compose(query).as_string()
         return text
 
     async def acquire(self) -> None:
