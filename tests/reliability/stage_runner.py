@@ -3,7 +3,8 @@
     python tests/reliability/stage_runner.py --config C [--resume RUN_ID] [--kill-at STAGE:N]
 
 ``--kill-at hash:N`` SIGKILLs this process after N images were hashed, ``load:N`` inside the
-N-th search task's load (after its rows were written, before its batch's commit),
+load of the batch holding the N-th finished search (after the batch's rows were written,
+before its commit),
 ``batch:N`` between batches (after N batches were committed, before the next one). It
 prints ``run <id>``, ``stage <name>`` and, at the end, ``result <json>`` (flushed at once).
 """
@@ -51,16 +52,16 @@ def main() -> None:
                 _die()
 
     if stage == "load":
-        original = runs.complete_task
+        original = runs.store_completions
 
-        def complete_then_die(conn, *a, **kw):  # type: ignore[no-untyped-def]
-            result = original(conn, *a, **kw)
-            count["load"] += 1
+        def store_then_die(conn, run_id, items):  # type: ignore[no-untyped-def]
+            result = original(conn, run_id, items)
+            count["load"] += len(items)
             if count["load"] >= kill_after:
-                _die()  # the transaction holding this task's rows is never committed
+                _die()  # the transaction holding these tasks' rows is never committed
             return result
 
-        runs.complete_task = complete_then_die  # type: ignore[assignment]
+        runs.store_completions = store_then_die  # type: ignore[assignment]
 
     if stage == "batch":
         whole = runs.complete_batch

@@ -18,8 +18,8 @@ CONCURRENCY = 2
 class _Watched(executor._Images):
     peak = 0
 
-    async def get(self, gid):  # type: ignore[no-untyped-def]
-        image = await super().get(gid)
+    async def get(self, gid, url_only=False):  # type: ignore[no-untyped-def]
+        image = await super().get(gid, url_only)
         _Watched.peak = max(_Watched.peak, len(self._cache))
         return image
 

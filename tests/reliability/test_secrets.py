@@ -169,7 +169,8 @@ ALLOWED = {
         "the text of a statement file under sql/app, named by a string literal in the code, with "
         "those fragments in its placeholders; values are bound parameters",
     ("snapprice/search/platforms/limiter.py", "return sql.SQL(query).format(t=sql.Identifier(self.table))"):
-        "_sql() is only handed the statements of sql/app/limiter; the table name goes in as an Identifier",
+        "_compose() is only handed the statements of sql/app/limiter (through _sql()); the table "
+        "name goes in as an Identifier",
 }
 
 

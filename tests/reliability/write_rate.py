@@ -1,5 +1,5 @@
 """Opt-in measurement for docs/scaling.md: how many finished search tasks per second one run
-can store (``runs.complete_task``, one transaction each, by 1, 2 and 4 writer threads; then
+can store (``runs.complete_batch`` of one task, one transaction each, by 1, 2 and 4 writer threads; then
 ``runs.complete_batch``, ``--batch`` tasks a transaction, as the executor writes them, with
 the read path's triggers on and off), and the bytes per snapshot row.
 
@@ -61,9 +61,9 @@ def main() -> None:
                 snaps, rejects = normalize_page("taobao", pages[n].items)
                 now = datetime.now(UTC)
                 with engine.begin() as conn:
-                    runs.complete_task(conn, task, pages[n], snaps, rejects, skus=[f"SKU-{n}"],
-                                       marketplace="taobao", protocol="gateway",
-                                       requested_at=now, received_at=now, max_pages=1)
+                    runs.complete_batch(conn, run_id, [runs.Completion(
+                        task, pages[n], snaps, rejects, skus=[f"SKU-{n}"], marketplace="taobao",
+                        protocol="gateway", requested_at=now, received_at=now, max_pages=1)])
 
             started = time.perf_counter()
             with ThreadPoolExecutor(threads) as pool:

@@ -1,6 +1,11 @@
--- The loader's staging table: one batch of snapshots (one row per listing) is COPYed in,
--- then merged into listing, price_snapshot and match by the statements beside this one.
--- Temporary, so private to the connection; its rows go at commit.
+-- The loader's staging table: the results of one or more sightings (a search response
+-- each: one row per listing and sighting) are COPYed in, then merged into listing,
+-- price_snapshot and match by the statements beside this one. `seq` names the sighting (a
+-- row of snapprice_stage_task); `snap` marks the row a listing's snapshot comes from (its
+-- first sighting of the load), `newest` the row its listing takes its values from (its
+-- newest sighting), and `first_seen` is that listing's earliest capture in the load where
+-- it differs from the newest row's (NULL: the same). A load of one sighting has every row
+-- `snap` and `newest`. Temporary, so private to the connection; its rows go at commit.
 CREATE TEMP TABLE IF NOT EXISTS snapprice_stage (
     platform          text,
     item_id           text,
@@ -24,5 +29,9 @@ CREATE TEMP TABLE IF NOT EXISTS snapprice_stage (
     shop_type         text,
     repurchase_rate   real,
     pack_unit         text,
-    pack_count        numeric
+    pack_count        numeric,
+    seq               integer,
+    snap              boolean,
+    newest            boolean,
+    first_seen        timestamptz
 ) ON COMMIT DELETE ROWS

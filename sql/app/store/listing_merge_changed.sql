@@ -6,7 +6,7 @@
  l.location, l.shop_type, l.repurchase_rate, l.pack_unit, l.pack_count)
 IS DISTINCT FROM
 (coalesce(excluded.title, l.title), coalesce(excluded.shop, l.shop), coalesce(l.url, excluded.url),
- coalesce(excluded.pic_url, l.pic_url), least(l.first_seen, excluded.last_seen),
+ coalesce(excluded.pic_url, l.pic_url), least(l.first_seen, excluded.first_seen),
  greatest(l.last_seen, excluded.last_seen), excluded.last_run_id,
  coalesce(excluded.location, l.location), coalesce(excluded.shop_type, l.shop_type),
  coalesce(excluded.repurchase_rate, l.repurchase_rate),

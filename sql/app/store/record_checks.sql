@@ -1,18 +1,19 @@
 -- Store a page's per-SKU match checks (newest verdict per (sku, listing); an "unverified"
 -- one never replaces a verdict that saw the pictures), and remove the `match` rows of
 -- pairs now rejected: their listing and snapshots stay. Returns (checks written, matches
--- removed). The pairs arrive deduplicated.
+-- removed). The pairs arrive deduplicated, each with the time it was checked.
 WITH c AS (
-    SELECT x.sku, l.listing_id, x.status, x.score, x.reason, x.digest
+    SELECT x.sku, l.listing_id, x.status, x.score, x.reason, x.digest, x.at
     FROM unnest(CAST(:skus AS text[]), CAST(:platforms AS text[]), CAST(:items AS text[]),
                 CAST(:statuses AS text[]), CAST(:scores AS real[]), CAST(:reasons AS text[]),
-                CAST(:digests AS text[])) AS x(sku, platform, item_id, status, score, reason, digest)
+                CAST(:digests AS text[]), CAST(:ats AS timestamptz[]))
+         AS x(sku, platform, item_id, status, score, reason, digest, at)
     JOIN listing AS l ON l.platform = x.platform AND l.item_id = x.item_id
 ), saved AS (
     INSERT INTO match_check AS m (sku, listing_id, status, score, reason, picture_digest,
                                   feature_version, run_id, checked_at)
     SELECT sku, listing_id, status, score, reason, digest, CAST(:version AS smallint),
-           CAST(:run AS bigint), CAST(:at AS timestamptz)
+           CAST(:run AS bigint), at
     FROM c
     ON CONFLICT (sku, listing_id) DO UPDATE
     SET status = excluded.status, score = excluded.score, reason = excluded.reason,

@@ -2,12 +2,14 @@
 
 Workers hand each finished search to ``submit`` and go on with the next call; one flusher
 writes a batch when ``size`` are buffered or ``interval`` seconds after the first of them,
-in one transaction that also adds the requests counted since the last batch. Batches are
+in one transaction that also adds the requests counted since the last batch: one COPY and
+one statement per table for the whole batch (``runs.store_completions``). Batches are
 written one after another, so a run's writes never wait on each other; while one is being
 written the next fills, and a worker waits only when that one is full too. A kill loses at
-most those two batches (a resume searches them again). A batch is written without a
-savepoint per item; only when the database refuses it is it written again with them, so
-that the one bad item becomes a reject and the others are kept.
+most those two batches (a resume searches them again). A batch is written set-wise,
+without a savepoint per item; only when the database refuses it is it written again item
+by item, each under its savepoint, so that the one bad item becomes a reject and the
+others are kept.
 """
 
 from __future__ import annotations
@@ -20,11 +22,10 @@ from typing import Any
 
 from snapprice.errors import DatabaseUnavailable
 from snapprice.store import runs
-from snapprice.store.loader import LoadResult
 
 log = logging.getLogger("snapprice.search")
 Write = Callable[..., Awaitable[Any]]  # (fn, *args): fn(conn, *args) in one transaction
-Outcome = LoadResult | str  # what an item became: stored, or why it was not
+Outcome = int | str  # what an item became: the snapshots it stored, or why it was not stored
 
 
 class BatchWriter:

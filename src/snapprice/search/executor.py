@@ -34,7 +34,13 @@ from snapprice.search.batch import BatchWriter, Outcome
 from snapprice.search.match_check import Thresholds
 from snapprice.search.platforms.gate import on_admit
 from snapprice.search.platforms.jsonbody import storable
-from snapprice.search.platforms.registry import Searcher, build_searchers, close_searchers, make_http_client
+from snapprice.search.platforms.registry import (
+    PROTOCOLS,
+    Searcher,
+    build_searchers,
+    close_searchers,
+    make_http_client,
+)
 from snapprice.search.verify import CheckConfig, PictureChecker, SkuImage
 from snapprice.settings import Settings
 from snapprice.store import runs
@@ -61,7 +67,9 @@ class SearchSummary:
 
 class _Images:
     """Query images of the run's groups, read once each (local file or URL) and kept only
-    while tasks of their group are left: a run holds the pictures in flight, not all of them."""
+    while tasks of their group are left: a run holds the pictures in flight, not all of them.
+    A picture with a URL that the route sends as that URL is not read at all (ingest read
+    and hashed it; the marketplace fetches it)."""
 
     def __init__(self, groups: dict[int, GroupInfo], settings: Settings) -> None:
         self.groups = groups
@@ -78,7 +86,12 @@ class _Images:
         return QueryImage(digest=img.digest, data=img.data,
                           url=info.image_ref if is_url(info.image_ref) else None, mime=img.mime)
 
-    async def get(self, gid: int) -> QueryImage:
+    async def get(self, gid: int, url_only: bool = False) -> QueryImage:
+        """The picture of group ``gid``; ``url_only``: the route sends a URL when there is one."""
+        if url_only:
+            info = self.groups[gid]
+            if is_url(info.image_ref):
+                return QueryImage(digest=info.digest, data=b"", url=info.image_ref)
         if gid not in self._cache:
             self._cache[gid] = asyncio.ensure_future(asyncio.to_thread(self._load, gid))
         return await self._cache[gid]
@@ -129,6 +142,9 @@ class _Executor:
         self.settings = settings
         self.run_id = run_id
         self.searchers = searchers
+        # Per platform: whether its route sends a picture's URL instead of its bytes.
+        self.url_only = {name: bool(getattr(PROTOCOLS.get(settings.platforms[name].protocol), "sends_url", False))
+                         for name in searchers if name in settings.platforms}
         self.progress = progress
         self.summary = SearchSummary()
         self.total = 0
@@ -198,7 +214,7 @@ class _Executor:
             await self._end(task, "skipped", f"platform stopped: {searcher.stopped}")
             return None
         try:
-            image = await images.get(task.group_id)
+            image = await images.get(task.group_id, self.url_only.get(task.platform, False))
         except ImageRejected as exc:
             await self._end(task, "failed", f"query image unusable: {exc}")
             return None
@@ -245,7 +261,7 @@ class _Executor:
             self.summary.failed += 1
         else:
             self.summary.done += 1
-            self.summary.snapshots += result.snapshots
+            self.summary.snapshots += result
             if more:
                 self.total += 1
                 self.by_platform.setdefault(task.platform, [0, 0])[1] += 1

@@ -215,7 +215,7 @@ class PictureChecker:
             await self._load_cached([img.digest])
             if img.digest in self._features:
                 return self._features[img.digest]
-        if query is not None and query.digest == img.digest:
+        if query is not None and query.data and query.digest == img.digest:  # bytes read for the search
             data, digest = query.data, query.digest
         else:
             c = self.config

@@ -3,33 +3,56 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy.engine import Connection
 
 from snapprice.models import SearchPage, SearchTask
 from snapprice.store.sql import statement
 
+_dumps = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
-def archive_response(
-    conn: Connection,
-    task: SearchTask,
-    page: SearchPage,
-    *,
-    marketplace: str,
-    protocol: str,
-    requested_at: datetime,
-    received_at: datetime,
-) -> int:
-    """Archive the (redacted) response of a task; returns its raw_id (existing one on rerun)."""
+
+class Response(Protocol):
+    """What the archive keeps of a finished search (``runs.Completion`` is one)."""
+
+    @property
+    def task(self) -> SearchTask: ...
+    @property
+    def page(self) -> SearchPage: ...
+    @property
+    def marketplace(self) -> str: ...
+    @property
+    def protocol(self) -> str: ...
+    @property
+    def requested_at(self) -> datetime: ...
+    @property
+    def received_at(self) -> datetime: ...
+
+
+def archive_responses(conn: Connection, run_id: int, responses: Sequence[Response]) -> list[int]:
+    """Archive the (redacted) responses of tasks of ``run_id`` in one statement; their
+    raw_ids in the same order (the stored one for a task archived before: a rerun)."""
+    if not responses:
+        return []
+    keys = [(r.task.group_id, r.task.platform, r.task.page) for r in responses]
     params = {
-        "run": task.run_id, "group": task.group_id, "platform": task.platform, "page": task.page,
-        "marketplace": marketplace, "protocol": protocol, "requested_at": requested_at,
-        "received_at": received_at, "http_status": page.http_status, "cached": page.cached, "quota": page.quota,
-        "request": json.dumps(page.request, ensure_ascii=False, default=str),
-        "body": json.dumps(page.body, ensure_ascii=False, default=str),
+        "run": run_id, "groups": [k[0] for k in keys], "platforms": [k[1] for k in keys],
+        "pages": [k[2] for k in keys],
+        "marketplaces": [r.marketplace for r in responses], "protocols": [r.protocol for r in responses],
+        "requested": [r.requested_at for r in responses], "received": [r.received_at for r in responses],
+        "statuses": [r.page.http_status for r in responses], "cached": [r.page.cached for r in responses],
+        "quotas": [r.page.quota for r in responses],
+        "requests": _dumps([r.page.request for r in responses]),
+        "bodies": _dumps([r.page.body for r in responses]),
     }
-    raw_id = conn.execute(statement("store/archive_response"), params).scalar_one_or_none()
-    if raw_id is None:
-        raw_id = conn.execute(statement("store/raw_response_id"), params).scalar_one()
-    return int(raw_id)
+    ids = {(g, p, n): raw for g, p, n, raw in conn.execute(statement("store/archive_responses"), params)}
+    if len(ids) < len(set(keys)):
+        ids.update({(g, p, n): raw for g, p, n, raw in conn.execute(
+            statement("store/raw_response_ids"),
+            {"run": run_id, "groups": params["groups"], "platforms": params["platforms"],
+             "pages": params["pages"]})})
+    return [int(ids[k]) for k in keys]
+

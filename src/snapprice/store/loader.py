@@ -1,14 +1,16 @@
 """Idempotent bulk loads: COPY into a staging table, then INSERT … ON CONFLICT.
 
-Loading the same batch twice changes nothing; a bad row is recorded in `reject` and the
-good rows of its batch still load.
+A load holds one or more sightings (search responses: a backfill's one, a batch of a run's
+searches) and writes them with one statement per table, so the read path's statement
+triggers run once per load. Loading the same sightings twice changes nothing; a bad row is
+recorded in `reject` and the good rows still load.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from operator import attrgetter
@@ -20,7 +22,7 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
 from snapprice.models import ListingSnapshot, MatchCheck, Reject
-from snapprice.store.match_checks import record_checks
+from snapprice.store.match_checks import record_checks_many
 from snapprice.store.sql import statement
 
 _ZERO = Decimal(0)
@@ -39,7 +41,39 @@ _stage_row = attrgetter(*_STAGE_COLUMNS)
 # The COPY into the stage names its columns from _STAGE_COLUMNS, the order in which
 # _stage_row writes them; rendered once, not per batch.
 _COPY_STAGE = sql.SQL("COPY snapprice_stage ({}) FROM STDIN").format(
-    sql.SQL(", ").join(map(sql.Identifier, _STAGE_COLUMNS))).as_string()
+    sql.SQL(", ").join(map(sql.Identifier, (*_STAGE_COLUMNS, "seq", "snap", "newest", "first_seen")))).as_string()
+_COPY_TASKS = "COPY snapprice_stage_task (seq, captured_at, group_id, raw_id, cached, checked, skus) FROM STDIN"
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """One response's normalized results, as a load stores them.
+
+    ``skus`` are matched to every listing of it — unless ``checks`` are given (the per-SKU
+    verdicts of these results, stored in ``match_check`` first) or ``checked`` is set: then
+    a pair is matched only where its newest stored check passed, with that check's score.
+    """
+
+    captured_at: datetime
+    snapshots: Sequence[ListingSnapshot]
+    skus: Sequence[str] = ()
+    group_id: int | None = None
+    raw_id: int | None = None
+    cached: bool = False
+    checks: Sequence[MatchCheck] | None = None
+    check_version: int = 0
+    checked: bool = False
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What a load of several sightings wrote: listings and matches in all, snapshots and
+    rejected rows per sighting (in their order)."""
+
+    listings: int
+    matches: int
+    snapshots: list[int]
+    rejects: list[list[Reject]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -137,6 +171,7 @@ def prepare_loads(conn: Connection, run_id: int, captured: Sequence[datetime]) -
     for at in months.values():
         ensure_partitions(conn, at, 0)
     conn.execute(statement("store/create_stage"))
+    conn.execute(statement("store/create_stage_task"))
     _lock_run(conn, run_id)
 
 
@@ -155,14 +190,51 @@ def _best_per_listing(rows: Sequence[ListingSnapshot]) -> list[ListingSnapshot]:
     return list(best.values())
 
 
-def _copy_stage(conn: Connection, rows: Sequence[ListingSnapshot], *, prepared: bool = False) -> None:
-    if not prepared:
-        conn.execute(statement("store/create_stage"))
-    conn.execute(text("DELETE FROM snapprice_stage"))  # cheaper than TRUNCATE on tiny batches
-    raw = conn.connection.driver_connection
-    with raw.cursor() as cur, cur.copy(_COPY_STAGE) as copy:
+def _stage_rows(per: Sequence[list[ListingSnapshot]], sightings: Sequence[Sighting]) -> list[tuple[object, ...]]:
+    """The stage rows of every sighting (each already one row per listing), with the flags
+    of create_stage.sql: the first sighting of a listing gives its snapshot, the newest its
+    listing values (the later of equal times), and the earliest its first_seen."""
+    if len(per) == 1:
+        return [(*_stage_row(s), 0, True, True, None) for s in per[0]]
+    first: dict[tuple[str, str], int] = {}
+    newest: dict[tuple[str, str], int] = {}
+    earliest: dict[tuple[str, str], datetime] = {}
+    for seq, rows in enumerate(per):
+        at = sightings[seq].captured_at
         for s in rows:
-            copy.write_row(_stage_row(s))
+            key = (s.platform, s.item_id)
+            if key not in first:
+                first[key], newest[key], earliest[key] = seq, seq, at
+                continue
+            if at >= sightings[newest[key]].captured_at:
+                newest[key] = seq
+            if at < earliest[key]:
+                earliest[key] = at
+    out: list[tuple[object, ...]] = []
+    for seq, rows in enumerate(per):
+        at = sightings[seq].captured_at
+        for s in rows:
+            key = (s.platform, s.item_id)
+            is_newest = newest[key] == seq
+            early = earliest[key] if is_newest and earliest[key] != at else None
+            out.append((*_stage_row(s), seq, first[key] == seq, is_newest, early))
+    return out
+
+
+def _copy_stage(conn: Connection, rows: Sequence[tuple[object, ...]], sightings: Sequence[Sighting]) -> None:
+    # Both tables may hold an earlier load of this transaction; DELETE is cheaper than
+    # TRUNCATE on small ones.
+    conn.execute(text("DELETE FROM snapprice_stage"))
+    conn.execute(text("DELETE FROM snapprice_stage_task"))
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cur:
+        with cur.copy(_COPY_STAGE) as copy:
+            for row in rows:
+                copy.write_row(row)
+        with cur.copy(_COPY_TASKS) as copy:
+            for seq, g in enumerate(sightings):
+                copy.write_row((seq, g.captured_at, g.group_id, g.raw_id, g.cached,
+                                g.checked or g.checks is not None, list(dict.fromkeys(g.skus))))
     if len(rows) >= 1000:
         # Big batches: hash joins in memory. No ANALYZE: the planner's size estimate of the
         # temp table is enough to pick them, and it would cost more than it saves.
@@ -203,47 +275,79 @@ def load_snapshots(
     checked: bool = False,
     prepared: bool = False,
 ) -> LoadResult:
-    """Load one batch of normalized results of ``run_id`` captured at ``captured_at``.
+    """Load one batch of normalized results of ``run_id`` captured at ``captured_at``: a
+    load of one sighting (see ``load_sightings`` and ``Sighting``)."""
+    got = load_sightings(conn, run_id, [Sighting(
+        captured_at, snapshots, skus=skus, group_id=group_id, raw_id=raw_id, cached=cached,
+        checks=checks, check_version=check_version, checked=checked)],
+        update_existing=update_existing, prepared=prepared)
+    return LoadResult(got.listings, got.snapshots[0], got.matches, got.rejects[0])
 
-    Listings are upserted (first_seen kept, last_seen moved forward); one snapshot per
-    (listing, run) — a listing already captured in this run keeps its first snapshot,
-    unless ``update_existing`` (backfill replay after a parser fix) rewrites the values of
-    the snapshots that came from the same response (``raw_id``);
-    ``skus`` are matched to every listing of the batch — unless ``checks`` are given (the
-    per-SKU verdicts of this batch, stored in ``match_check`` first) or ``checked`` is set:
-    then a pair is matched only where its newest stored check passed, with that check's
-    score, and a pair now rejected loses its match row. Runs inside the caller's
-    transaction, so the caller can commit it together with the task that produced it.
-    ``prepared``: that transaction already ran ``prepare_loads`` for ``captured_at``
-    (a batch of loads pays for it once).
+
+def _per_seq(rows: Sequence[Row], n: int) -> list[int]:
+    out = [0] * n
+    for seq, count in rows:
+        out[seq] = int(count)
+    return out
+
+
+def load_sightings(
+    conn: Connection,
+    run_id: int,
+    sightings: Sequence[Sighting],
+    *,
+    update_existing: bool = False,
+    prepared: bool = False,
+) -> Loaded:
+    """Load the normalized results of several responses of ``run_id`` with one COPY and
+    one statement per table.
+
+    Listings are upserted (first_seen kept, last_seen moved forward; a listing seen twice
+    in the load takes the values of its newest sighting); one snapshot per (listing, run)
+    — a listing already captured in this run, or earlier in the load, keeps its first
+    snapshot, unless ``update_existing`` (backfill replay after a parser fix) rewrites the
+    values of the snapshots that came from the same response (``raw_id``); matches as
+    ``Sighting`` says, one row per (SKU, listing) with the best score and rank of the load.
+    Runs inside the caller's transaction, so the caller can commit it together with the
+    tasks that produced it. ``prepared``: that transaction already ran ``prepare_loads``
+    for these capture times (a transaction of many loads pays for it once).
     """
-    good: list[ListingSnapshot] = []
-    rejects: list[Reject] = []
-    for s in snapshots:
-        problem = validate_snapshot(s)
-        if problem:
-            rejects.append(Reject("load", f"{s.platform}:{s.item_id}", "invalid_row", problem))
-        else:
-            good.append(s)
-    record_rejects(conn, run_id, rejects)
-    if not good:
-        return LoadResult(0, 0, 0, rejects)
+    per: list[list[ListingSnapshot]] = []
+    rejects: list[list[Reject]] = []
+    for g in sightings:
+        good: list[ListingSnapshot] = []
+        bad: list[Reject] = []
+        for s in g.snapshots:
+            problem = validate_snapshot(s)
+            if problem:
+                bad.append(Reject("load", f"{s.platform}:{s.item_id}", "invalid_row", problem))
+            else:
+                good.append(s)
+        per.append(_best_per_listing(good))
+        rejects.append(bad)
+    record_rejects(conn, run_id, [r for bad in rejects for r in bad])
+    n = len(sightings)
+    if not any(per):
+        return Loaded(0, 0, [0] * n, rejects)
 
     if not prepared:
-        ensure_partitions(conn, captured_at, 0)
-    _copy_stage(conn, _best_per_listing(good), prepared=prepared)
-    params = {"run": run_id, "at": captured_at, "group": group_id, "raw": raw_id, "cached": cached,
-              "skus": list(dict.fromkeys(skus)), "checked": checked or checks is not None}
+        prepare_loads(conn, run_id, [g.captured_at for g in sightings])
+    _copy_stage(conn, _stage_rows(per, sightings), sightings)
+    params = {"run": run_id}
     (listings,) = _fast_or_upsert(conn, statement("store/listings_fast", **_LISTINGS),
                                   statement("store/listings_upsert", **_LISTINGS), params)
-    if checks:
-        record_checks(conn, run_id, captured_at, checks, check_version)
-    if not prepared:
-        _lock_run(conn, run_id)
-    changed = conn.execute(statement("store/update_snapshots"), params).rowcount if update_existing else 0
-    inserted = conn.execute(statement("store/insert_snapshots"), params).rowcount
+    verdicts: dict[int, list[tuple[datetime, Sequence[MatchCheck]]]] = {}
+    for g in sightings:
+        if g.checks:
+            verdicts.setdefault(g.check_version, []).append((g.captured_at, g.checks))
+    for version, pages in verdicts.items():
+        record_checks_many(conn, run_id, pages, version)
+    changed = [0] * n
+    if update_existing:
+        changed = _per_seq(conn.execute(statement("store/update_snapshots"), params).all(), n)
+    inserted = _per_seq(conn.execute(statement("store/insert_snapshots"), params).all(), n)
     matches = 0
-    if params["skus"]:
+    if any(g.skus for g in sightings):
         (matches,) = _fast_or_upsert(conn, statement("store/matches_fast", **_MATCHES),
                                      statement("store/matches_upsert", **_MATCHES), params)
-    return LoadResult(listings, inserted + changed, matches, rejects)
+    return Loaded(listings, matches, [a + b for a, b in zip(inserted, changed, strict=True)], rejects)

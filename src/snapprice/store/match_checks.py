@@ -32,13 +32,28 @@ def cached_features(conn: Connection, digests: Iterable[str], version: int) -> d
 
 def save_pictures(conn: Connection, checked: CheckedResults, at: datetime) -> None:
     """Remember the URLs and features ``checked`` learnt (idempotent)."""
-    if checked.urls:
-        conn.execute(statement("store/put_picture_urls"),
-                     {"urls": list(checked.urls), "digests": list(checked.urls.values()), "at": at})
-    if checked.features:
+    save_pictures_many(conn, [(at, checked)])
+
+
+def save_pictures_many(conn: Connection, learnt: Sequence[tuple[datetime, CheckedResults]]) -> None:
+    """Remember the URLs and features several pages' checks learnt, each URL as fetched at
+    the newest of its times, in one statement each (idempotent)."""
+    urls: dict[str, tuple[str, datetime]] = {}
+    features: dict[tuple[int, str], bytes] = {}
+    for at, checked in learnt:
+        for url, digest in checked.urls.items():
+            seen = urls.get(url)
+            if seen is None or at >= seen[1]:
+                urls[url] = (digest, at)
+        for digest, encoded in checked.features.items():
+            features.setdefault((checked.feature_version, digest), encoded)
+    if urls:
+        conn.execute(statement("store/put_picture_urls"), {
+            "urls": list(urls), "digests": [d for d, _ in urls.values()], "ats": [a for _, a in urls.values()]})
+    for version in sorted({v for v, _ in features}):
+        mine = [(d, f) for (v, d), f in features.items() if v == version]
         conn.execute(statement("store/put_picture_features"),
-                     {"digests": list(checked.features), "features": list(checked.features.values()),
-                      "version": checked.feature_version})
+                     {"digests": [d for d, _ in mine], "features": [f for _, f in mine], "version": version})
 
 
 def check_scores(conn: Connection, skus: Sequence[str],
@@ -56,13 +71,32 @@ def record_checks(conn: Connection, run_id: int, at: datetime, checks: Sequence[
                   version: int) -> tuple[int, int]:
     """Store verdicts of listings already loaded; (verdicts written, `match` rows removed
     because their pair is now rejected). One verdict per (sku, listing): the first given."""
-    unique = list({(c.sku, c.platform, c.item_id): c for c in reversed(checks)}.values())
+    return record_checks_many(conn, run_id, [(at, checks)], version)
+
+
+def record_checks_many(conn: Connection, run_id: int,
+                       pages: Sequence[tuple[datetime, Sequence[MatchCheck]]], version: int) -> tuple[int, int]:
+    """``record_checks`` of several pages' verdicts (each checked at its time) in one
+    statement. Within a page the first verdict per (sku, listing) counts; across pages a
+    later page's verdict replaces an earlier one under the rule the statement applies to
+    stored ones (not older, and ``unverified`` never replaces a verdict that saw the pictures)."""
+    unique: dict[tuple[str, str, str], tuple[datetime, MatchCheck]] = {}
+    for at, checks in pages:
+        mine: dict[tuple[str, str, str], MatchCheck] = {}
+        for c in checks:
+            mine.setdefault((c.sku, c.platform, c.item_id), c)
+        for key, c in mine.items():
+            seen = unique.get(key)
+            if seen is None or (at >= seen[0] and (c.status != "unverified" or seen[1].status == "unverified")):
+                unique[key] = (at, c)
     if not unique:
         return 0, 0
+    rows = list(unique.values())
     saved, dropped = conn.execute(statement("store/record_checks"), {
-        "skus": [c.sku for c in unique], "platforms": [c.platform for c in unique],
-        "items": [c.item_id for c in unique], "statuses": [c.status for c in unique],
-        "scores": [c.score for c in unique], "reasons": [c.reason for c in unique],
-        "digests": [c.picture_digest for c in unique], "version": version, "run": run_id, "at": at,
+        "skus": [c.sku for _, c in rows], "platforms": [c.platform for _, c in rows],
+        "items": [c.item_id for _, c in rows], "statuses": [c.status for _, c in rows],
+        "scores": [c.score for _, c in rows], "reasons": [c.reason for _, c in rows],
+        "digests": [c.picture_digest for _, c in rows], "ats": [a for a, _ in rows],
+        "version": version, "run": run_id,
     }).one()
     return int(saved), int(dropped)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,9 +14,9 @@ from sqlalchemy.engine import Connection
 
 from snapprice.models import CheckedResults, ListingSnapshot, Reject, SearchPage, SearchTask
 from snapprice.normalize import storable
-from snapprice.store.archive import archive_response
-from snapprice.store.loader import LoadResult, load_snapshots, prepare_loads, record_rejects
-from snapprice.store.match_checks import save_pictures
+from snapprice.store.archive import archive_responses
+from snapprice.store.loader import Sighting, load_sightings, prepare_loads, record_rejects
+from snapprice.store.match_checks import save_pictures_many
 from snapprice.store.sql import statement
 
 RUN_KINDS = ("scheduled", "manual", "backfill", "demo")
@@ -104,51 +103,9 @@ def end_task(conn: Connection, task: SearchTask, status: str, error: str) -> Non
     conn.execute(statement("store/end_task"), {**_task_key(task), "status": status, "error": error[:2000]})
 
 
-def complete_task(
-    conn: Connection,
-    task: SearchTask,
-    page: SearchPage,
-    snapshots: Sequence[ListingSnapshot],
-    rejects: Sequence[Reject],
-    *,
-    skus: Sequence[str],
-    marketplace: str,
-    protocol: str,
-    requested_at: datetime,
-    received_at: datetime,
-    max_pages: int,
-    checked: CheckedResults | None = None,
-    prepared: bool = False,
-) -> LoadResult:
-    """Archive, load and mark done in the caller's single transaction; plan the next page.
-
-    With ``checked`` (per-SKU match checks), a SKU is matched to a listing only where its
-    own check passed; every result is stored as a listing and snapshot all the same, and
-    the pictures' cache entries are kept.
-    """
-    raw_id = archive_response(
-        conn, task, page, marketplace=marketplace, protocol=protocol,
-        requested_at=requested_at, received_at=received_at,
-    )
-    record_rejects(conn, task.run_id, rejects)
-    if checked is not None:
-        save_pictures(conn, checked, received_at)
-    result = load_snapshots(
-        conn, task.run_id, received_at, snapshots, skus=skus, group_id=task.group_id,
-        raw_id=raw_id, cached=page.cached,
-        checks=None if checked is None else checked.checks,
-        check_version=0 if checked is None else checked.feature_version, prepared=prepared,
-    )
-    conn.execute(statement("store/complete_task"),
-                 {**_task_key(task), "items": len(page.items), "has_more": page.has_more})
-    if page.has_more and task.page < max_pages:
-        conn.execute(statement("store/plan_next_page"), {**_task_key(task), "page": task.page + 1})
-    return result
-
-
 @dataclass(frozen=True)
 class Completion:
-    """A finished search waiting for its batch: what ``complete_task`` stores."""
+    """A finished search waiting for its batch: what ``complete_batch`` stores."""
 
     task: SearchTask
     page: SearchPage
@@ -163,6 +120,43 @@ class Completion:
     checked: CheckedResults | None = None
 
 
+def _task_arrays(tasks: Sequence[SearchTask]) -> dict[str, list[object]]:
+    return {"groups": [t.group_id for t in tasks], "platforms": [t.platform for t in tasks],
+            "pages": [t.page for t in tasks]}
+
+
+def store_completions(conn: Connection, run_id: int, items: Sequence[Completion]) -> list[int]:
+    """Archive, load and mark done finished searches of ``run_id`` in the caller's
+    transaction, with one statement per table for all of them (the caller ran
+    ``prepare_loads``); plan their next pages. The snapshots stored per item.
+
+    With ``checked`` (per-SKU match checks), a SKU is matched to a listing only where its
+    own check passed; every result is stored as a listing and snapshot all the same, and
+    the pictures' cache entries are kept.
+    """
+    if not items:
+        return []
+    raw_ids = archive_responses(conn, run_id, items)
+    record_rejects(conn, run_id, [r for c in items for r in c.rejects])
+    learnt = [(c.received_at, c.checked) for c in items if c.checked is not None]
+    if learnt:
+        save_pictures_many(conn, learnt)
+    loaded = load_sightings(conn, run_id, [
+        Sighting(c.received_at, c.snapshots, skus=c.skus, group_id=c.task.group_id, raw_id=raw,
+                 cached=c.page.cached, checks=None if c.checked is None else c.checked.checks,
+                 check_version=0 if c.checked is None else c.checked.feature_version)
+        for c, raw in zip(items, raw_ids, strict=True)], prepared=True)
+    conn.execute(statement("store/complete_tasks"), {
+        "run": run_id, **_task_arrays([c.task for c in items]),
+        "items": [len(c.page.items) for c in items], "has_more": [c.page.has_more for c in items]})
+    more = [c.task for c in items if c.page.has_more and c.task.page < c.max_pages]
+    if more:
+        conn.execute(statement("store/plan_next_pages"), {
+            "run": run_id, **_task_arrays([SearchTask(t.run_id, t.group_id, t.platform, t.page + 1)
+                                           for t in more])})
+    return loaded.snapshots
+
+
 def complete_batch(
     conn: Connection,
     run_id: int,
@@ -170,35 +164,32 @@ def complete_batch(
     attempts: Mapping[tuple[int, str, int], int] | None = None,
     *,
     isolate: bool = False,
-) -> list[LoadResult | str]:
-    """Store many finished searches in the caller's one transaction (each marked done with
-    its rows) and add the requests counted since the last batch; per item, its LoadResult
-    or why it could not be stored.
+) -> list[int | str]:
+    """Store many finished searches of ``run_id`` in the caller's one transaction (each
+    marked done with its rows) and add the requests counted since the last batch; per item,
+    the snapshots it stored or why it could not be stored.
 
-    Without ``isolate`` any error ends the batch (the caller rolls it back and writes it
-    again isolated). With it, each item has its own savepoint: an item the database
-    refuses (a value it cannot take, a constraint) is rolled back to it, recorded as a
-    reject and its task marked failed; the others are kept. A connection or server fault
-    (OperationalError, InterfaceError) is raised either way: the caller retries the whole
-    batch, never half of it.
+    Without ``isolate`` the batch is written set-wise (``store_completions``) and any error
+    ends it (the caller rolls it back and writes it again isolated). With it, each item is
+    written alone under its own savepoint: an item the database refuses (a value it cannot
+    take, a constraint) is rolled back to it, recorded as a reject and its task marked
+    failed; the others are kept. A connection or server fault (OperationalError,
+    InterfaceError) is raised either way: the caller retries the whole batch, never half.
     """
     add_attempts(conn, run_id, attempts or {})
-    if items:
-        prepare_loads(conn, run_id, [c.received_at for c in items])
-    out: list[LoadResult | str] = []
+    if not items:
+        return []
+    prepare_loads(conn, run_id, [c.received_at for c in items])
+    if not isolate:
+        return list(store_completions(conn, run_id, items))
+    out: list[int | str] = []
     for c in items:
         try:
-            with conn.begin_nested() if isolate else contextlib.nullcontext():
-                out.append(complete_task(
-                    conn, c.task, c.page, c.snapshots, c.rejects, skus=c.skus,
-                    marketplace=c.marketplace, protocol=c.protocol,
-                    requested_at=c.requested_at, received_at=c.received_at,
-                    max_pages=c.max_pages, checked=c.checked, prepared=True))
+            with conn.begin_nested():
+                out.extend(store_completions(conn, run_id, [c]))
         except (sa_exc.OperationalError, sa_exc.InterfaceError):
             raise
         except Exception as exc:  # one bad item: a recorded reject, the batch goes on
-            if not isolate:
-                raise
             orig = getattr(exc, "orig", None) or exc
             first = (str(orig).strip().splitlines() or [""])[0][:500]
             why = storable(f"results not stored: {type(orig).__name__}: {first}")

@@ -130,6 +130,7 @@ class AliyunImageSearchClient:
     """SearchByPic (Base64 bytes) or SearchByUrl (``QueryImage.url``) with the POP RPC signature."""
 
     protocol: ClassVar[str] = "aliyun-imagesearch"
+    sends_url: ClassVar[bool] = True
     # The Alimama PID may come as credentials `pid` instead of options.pid.
     credential_fields: ClassVar[tuple[str, ...]] = ("access_key_id", "access_key_secret")
 

@@ -140,6 +140,7 @@ class Aop1688Client:
     """1688 cross-border image search: upload once per image (id cached), then imageQuery."""
 
     protocol: ClassVar[str] = "1688-aop"
+    sends_url: ClassVar[bool] = False  # the picture is always uploaded
     credential_fields: ClassVar[tuple[str, ...]] = ("app_key", "app_secret", "access_token")
 
     def __init__(self, name: str, settings: PlatformSettings, credentials: Mapping[str, str],

@@ -28,6 +28,9 @@ class SearchClient(Protocol):
 
     protocol: ClassVar[str]  # e.g. "gateway"; the key of its line in registry.PROTOCOLS
     credential_fields: ClassVar[tuple[str, ...]]  # required keys of settings.credentials(NAME)
+    # A picture with a public URL is sent as that URL, never as bytes: the search stage
+    # then does not load it (QueryImage.data stays empty).
+    sends_url: ClassVar[bool]
 
     name: str  # config section name ([platforms.NAME])
     platform: str  # marketplace of the listings (taobao, 1688, jd, pinduoduo)

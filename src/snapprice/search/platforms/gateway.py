@@ -150,6 +150,7 @@ class GatewayClient:
     """item_search_img on one gateway platform path; uploads bytes first when no URL."""
 
     protocol: ClassVar[str] = "gateway"
+    sends_url: ClassVar[bool] = True
     credential_fields: ClassVar[tuple[str, ...]] = ("key", "secret")
 
     def __init__(self, name: str, settings: PlatformSettings, credentials: Mapping[str, str],

@@ -68,6 +68,17 @@ def _without_query(url: str) -> str:
     return str(httpx.URL(url).copy_with(query=None))
 
 
+@functools.lru_cache(maxsize=256)
+def _parsed(url: str) -> httpx.URL:
+    """``url`` parsed once: httpx parses a URL given as text on every request."""
+    return httpx.URL(url)
+
+
+@functools.lru_cache(maxsize=64)
+def _timeout(seconds: float) -> httpx.Timeout:
+    return httpx.Timeout(seconds, connect=min(seconds, 5.0))
+
+
 def _retry_after(header: str | None) -> float | None:
     """Seconds of a numeric Retry-After header (HTTP dates are not worth honouring here)."""
     try:
@@ -132,7 +143,7 @@ async def _exchange(http: httpx.AsyncClient, label: str, where: str, method: str
     call forever) and at most ``max_bytes`` bytes. Failures become the error taxonomy."""
     try:
         async with asyncio.timeout(timeout):
-            async with http.stream(method, url, timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            async with http.stream(method, _parsed(url), timeout=_timeout(timeout),
                                    **kwargs) as resp:
                 declared = resp.headers.get("content-length", "")
                 if declared.isdigit() and int(declared) > max_bytes:

@@ -106,6 +106,7 @@ class PostgresLimiter:
         self._conn: psycopg.AsyncConnection | None = None
         self._lock: asyncio.Lock | None = None
         self._pause = _LocalPause()
+        self._queries: dict[str, str] = {}
 
     async def _execute(self, query: str, params: dict[str, object]) -> tuple[tuple | None, float]:
         """Run one statement → (first row, local monotonic time it most likely ran at)."""
@@ -134,9 +135,16 @@ class PostgresLimiter:
             await conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (self.table,))
         return conn
 
-    def _sql(self, query: str) -> sql.Composed:
+    def _compose(self, query: str) -> sql.Composed:
         """``query`` (from sql/app/limiter) with ``{t}`` filled: the table is configurable."""
         return sql.SQL(query).format(t=sql.Identifier(self.table))
+
+    def _sql(self, query: str) -> str:
+        """``_compose(query)`` as text, composed once per query: it runs before every call."""
+        text = self._queries.get(query)
+        if text is None:
+            text = self._queries[query] = self._compose(query).as_string()
+        return text
 
     async def acquire(self) -> None:
         while True:

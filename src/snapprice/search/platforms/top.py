@@ -145,6 +145,7 @@ class TopClient:
     """A TOP-router image search (md5 / hmac / hmac-sha256; image as URL or multipart file)."""
 
     protocol: ClassVar[str] = "top"
+    sends_url: ClassVar[bool] = True
     credential_fields: ClassVar[tuple[str, ...]] = ("app_key", "app_secret")
 
     def __init__(self, name: str, settings: PlatformSettings, credentials: Mapping[str, str],
