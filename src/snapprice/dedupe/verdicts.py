@@ -66,7 +66,7 @@ class VerifierParams:
         threshold. Any change of it invalidates the cached verdicts.
 
         >>> VerifierParams().key()
-        'local2.1 inliers30 colour0.6 agreement0.6 flat8 ratio0.8 ransac4'
+        'local2.2 inliers30 colour0.6 agreement0.6 flat8 ratio0.8 ransac4'
         """
         return (f"local{LOCAL_VERSION}.{VERDICT_VERSION} inliers{self.min_inliers} "
                 f"colour{self.colour_tolerance:g} agreement{self.min_agreement:g} "
