@@ -17,6 +17,7 @@ from snapprice.dedupe.grouping import group
 from snapprice.dedupe.hashing import MemoryHashCache
 from snapprice.dedupe.local import MIN_AGREEMENT, MIN_INLIERS, MemoryFeatureCache, describe, score, unpack
 from snapprice.dedupe.stage import dedupe_catalog
+from tests.dedupe.pictures import bottle, jpeg
 
 
 def _frame(digests: Sequence[str], sizes: Sequence[int] | None = None) -> pl.DataFrame:
@@ -60,35 +61,18 @@ def test_members_verified_against_the_representative() -> None:
     assert _groups(out) == {frozenset("ab"), frozenset("cd"), frozenset("x")}
 
 
-def _bottle(colour: tuple[int, int, int], label: str = "SNAP 42 ml", side: int = 240) -> Image.Image:
-    im = Image.new("RGB", (side, side), (246, 246, 246))
-    draw = ImageDraw.Draw(im)
-    s = side / 300
-    draw.rounded_rectangle((90 * s, 40 * s, 210 * s, 285 * s), round(20 * s), fill=colour)
-    draw.rectangle((100 * s, 110 * s, 200 * s, 215 * s), fill="white")
-    for k in range(7):
-        draw.text((104 * s, 114 * s + 14 * k * s), (label * 2)[k:k + 12], fill="black")
-    return im
-
-
-def _jpeg(im: Image.Image, quality: int = 90) -> bytes:
-    buf = io.BytesIO()
-    im.save(buf, "JPEG", quality=quality)
-    return buf.getvalue()
-
-
 RED = (200, 30, 30)
 
 
 @pytest.mark.parametrize(("other", "same"), [
-    (_bottle(RED).crop((12, 12, 240, 240)), True),  # crop ≤ 10 %
-    (_bottle(RED).resize((160, 160)), True),  # rescale
-    (_bottle((30, 60, 200)), False),  # colour variant
-    (_bottle((30, 150, 60)), False),
-    (_bottle(RED, "GLOW 42 ml"), False),  # label variant: keypoints agree, the aligned check does not
+    (bottle(RED).crop((12, 12, 240, 240)), True),  # crop ≤ 10 %
+    (bottle(RED).resize((160, 160)), True),  # rescale
+    (bottle((30, 60, 200)), False),  # colour variant
+    (bottle((30, 150, 60)), False),
+    (bottle(RED, "GLOW 42 ml"), False),  # label variant: keypoints agree, the aligned check does not
 ])
 def test_local_score(other: Image.Image, same: bool) -> None:
-    original = unpack(describe(np.asarray(_bottle(RED))))
+    original = unpack(describe(np.asarray(bottle(RED))))
     assert score(original, unpack(describe(np.asarray(other)))).same == same
 
 
@@ -102,7 +86,7 @@ def _watermarked(im: Image.Image, text: str, at: tuple[int, int], ink: tuple[int
 def _jpeg_copy(im: Image.Image, quality: int, scale: float = 1.0) -> np.ndarray:
     if scale != 1.0:
         im = im.resize((round(im.width * scale), round(im.height * scale)), Image.Resampling.BILINEAR)
-    return np.asarray(Image.open(io.BytesIO(_jpeg(im, quality))).convert("RGB"))
+    return np.asarray(Image.open(io.BytesIO(jpeg(im, quality))).convert("RGB"))
 
 
 @pytest.mark.parametrize(("text", "at", "ink"), [
@@ -112,7 +96,7 @@ def _jpeg_copy(im: Image.Image, quality: int, scale: float = 1.0) -> np.ndarray:
 ])
 def test_watermarked_copy_is_the_same(text: str, at: tuple[int, int], ink: tuple[int, int, int]) -> None:
     """A watermark adds thin strokes to one picture; the original's edges persist under them."""
-    red = _bottle(RED)
+    red = bottle(RED)
     original = unpack(describe(np.asarray(red)))
     copy = unpack(describe(_jpeg_copy(_watermarked(red, text, at, ink), 60, 0.8)))
     result = score(original, copy)
@@ -125,8 +109,8 @@ def test_watermarked_copy_is_the_same(text: str, at: tuple[int, int], ink: tuple
 def test_label_variant_is_apart(label: str) -> None:
     """Same object, another printed label: a different product, even recompressed and rescaled,
     although its keypoints verify."""
-    original = unpack(describe(np.asarray(_bottle(RED))))
-    variant = unpack(describe(_jpeg_copy(_bottle(RED, label), 70, 0.9)))
+    original = unpack(describe(np.asarray(bottle(RED))))
+    variant = unpack(describe(_jpeg_copy(bottle(RED, label), 70, 0.9)))
     result = score(original, variant)
     assert result.inliers >= MIN_INLIERS  # keypoints alone would merge them
     assert not result.same and result.agreement is not None and result.agreement < MIN_AGREEMENT
@@ -147,11 +131,11 @@ def _run(path: Path) -> set[frozenset[str]]:
 
 
 def test_catalog_groups(tmp_path: Path) -> None:
-    red = _bottle(RED)
+    red = bottle(RED)
     framed = Image.new("RGB", (280, 280), "white")
     framed.paste(red, (20, 20))
-    images = {"red": _jpeg(red), "crop": _jpeg(red.crop((10, 8, 236, 232)), 70), "framed": _jpeg(framed, 60),
-              "blue": _jpeg(_bottle((30, 60, 200))), "green": _jpeg(_bottle((30, 150, 60)))}
+    images = {"red": jpeg(red), "crop": jpeg(red.crop((10, 8, 236, 232)), 70), "framed": jpeg(framed, 60),
+              "blue": jpeg(bottle((30, 60, 200))), "green": jpeg(bottle((30, 150, 60)))}
     assert _run(_catalog(tmp_path, images)) == {
         frozenset({"red", "crop", "framed"}), frozenset({"blue"}), frozenset({"green"})}
 
@@ -159,23 +143,23 @@ def test_catalog_groups(tmp_path: Path) -> None:
 def test_degenerate_catalogs(tmp_path: Path) -> None:
     one = tmp_path / "one"
     one.mkdir()
-    assert _run(_catalog(one, {"only": _jpeg(_bottle(RED))})) == {frozenset({"only"})}
+    assert _run(_catalog(one, {"only": jpeg(bottle(RED))})) == {frozenset({"only"})}
     same = tmp_path / "same"
     same.mkdir()
-    data = _jpeg(_bottle(RED))
+    data = jpeg(bottle(RED))
     assert _run(_catalog(same, {f"s{k}": data for k in range(4)})) == {frozenset({"s0", "s1", "s2", "s3"})}
     blank = tmp_path / "blank"
     blank.mkdir()
-    whites = {f"w{k}": _jpeg(Image.new("RGB", (100 + 20 * k, 100 + 20 * k), "white"), 60 + 10 * k)
+    whites = {f"w{k}": jpeg(Image.new("RGB", (100 + 20 * k, 100 + 20 * k), "white"), 60 + 10 * k)
               for k in range(3)}
-    reds = {"r0": _jpeg(Image.new("RGB", (120, 120), RED))}
+    reds = {"r0": jpeg(Image.new("RGB", (120, 120), RED))}
     assert _run(_catalog(blank, {**whites, **reds})) == {frozenset(whites), frozenset(reds)}
 
 
 def test_dedupe_command_html_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    red = _bottle(RED)
-    path = _catalog(tmp_path, {"red": _jpeg(red), "crop": _jpeg(red.crop((10, 8, 236, 232)), 70),
-                               "blue": _jpeg(_bottle((30, 60, 200)))})
+    red = bottle(RED)
+    path = _catalog(tmp_path, {"red": jpeg(red), "crop": jpeg(red.crop((10, 8, 236, 232)), 70),
+                               "blue": jpeg(bottle((30, 60, 200)))})
     page = tmp_path / "groups.html"
     assert dedupe_command(path, None, True, 1, html_out=page) == 0
     out = json.loads(capsys.readouterr().out)

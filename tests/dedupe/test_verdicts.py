@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from PIL import Image, ImageDraw, ImageEnhance
+from PIL import Image, ImageEnhance
 
 from snapprice.dedupe import verdicts
 from snapprice.dedupe.hashing import MemoryHashCache
@@ -15,23 +15,7 @@ from snapprice.dedupe.local import PairScore
 from snapprice.dedupe.stage import DedupeResult, dedupe_catalog
 from snapprice.dedupe.verdicts import DEFAULTS, MemoryVerdictCache, VerdictCache, VerifierParams, verifier_key
 from snapprice.store.hash_cache import PgFeatureCache, PgHashCache, PgVerdictCache
-
-
-def _bottle(colour: tuple[int, int, int], label: str, side: int = 240) -> Image.Image:
-    im = Image.new("RGB", (side, side), (246, 246, 246))
-    draw = ImageDraw.Draw(im)
-    s = side / 300
-    draw.rounded_rectangle((90 * s, 40 * s, 210 * s, 285 * s), round(20 * s), fill=colour)
-    draw.rectangle((100 * s, 110 * s, 200 * s, 215 * s), fill="white")
-    for k in range(7):
-        draw.text((104 * s, 114 * s + 14 * k * s), (label * 2)[k:k + 12], fill="black")
-    return im
-
-
-def _jpeg(im: Image.Image, quality: int = 90) -> bytes:
-    buf = io.BytesIO()
-    im.convert("RGB").save(buf, "JPEG", quality=quality)
-    return buf.getvalue()
+from tests.dedupe.pictures import bottle, jpeg
 
 
 def _framed(im: Image.Image, pad: int) -> Image.Image:
@@ -42,12 +26,12 @@ def _framed(im: Image.Image, pad: int) -> Image.Image:
 
 def _images() -> dict[str, bytes]:
     """Two products with copies, a colour variant and a label variant: pairs that pass and fail."""
-    red, blue = _bottle((200, 30, 30), "SNAP 42 ml"), _bottle((30, 60, 200), "GLOW 42 ml")
+    red, blue = bottle((200, 30, 30), "SNAP 42 ml"), bottle((30, 60, 200), "GLOW 42 ml")
     return {
-        "red": _jpeg(red), "red-crop": _jpeg(red.crop((10, 8, 236, 232)), 70),
-        "red-framed": _jpeg(_framed(red, 20), 60),
-        "blue": _jpeg(blue), "blue-dark": _jpeg(ImageEnhance.Brightness(blue).enhance(0.85), 80),
-        "green": _jpeg(_bottle((30, 150, 60), "SNAP 42 ml")), "red-mint": _jpeg(_bottle((200, 30, 30), "MINT 42 ml")),
+        "red": jpeg(red), "red-crop": jpeg(red.crop((10, 8, 236, 232)), 70),
+        "red-framed": jpeg(_framed(red, 20), 60),
+        "blue": jpeg(blue), "blue-dark": jpeg(ImageEnhance.Brightness(blue).enhance(0.85), 80),
+        "green": jpeg(bottle((30, 150, 60), "SNAP 42 ml")), "red-mint": jpeg(bottle((200, 30, 30), "MINT 42 ml")),
     }
 
 
@@ -117,7 +101,7 @@ def test_new_picture_verifies_only_its_pairs(tmp_path: Path) -> None:
     cache = MemoryVerdictCache()
     first = _run(_catalog(tmp_path / "c", images), cache)
     red = Image.open(io.BytesIO(images["red"]))
-    images["red-small"] = _jpeg(red.resize((180, 180)), 75)
+    images["red-small"] = jpeg(red.resize((180, 180)), 75)
     second = _run(_catalog(tmp_path / "c", images), cache)
     new = second.frame.filter(pl.col("sku") == "red-small")["digest"][0]
     fresh = {k for k, s in second.scores.items() if k not in first.scores}
@@ -164,7 +148,7 @@ def test_postgres_cache_new_picture(clean_db, tmp_path: Path) -> None:
     images = _images()
     cache = PgVerdictCache(clean_db)
     first = _run(_catalog(tmp_path / "c", images), cache)
-    images["blue-crop"] = _jpeg(Image.open(io.BytesIO(images["blue"])).crop((12, 6, 230, 238)), 80)
+    images["blue-crop"] = jpeg(Image.open(io.BytesIO(images["blue"])).crop((12, 6, 230, 238)), 80)
     second = _run(_catalog(tmp_path / "c", images), cache)
     new = second.frame.filter(pl.col("sku") == "blue-crop")["digest"][0]
     assert 0 < second.verified == sum(1 for k in second.scores if new in k and k not in first.scores)

@@ -1,0 +1,25 @@
+"""Pictures the dedupe tests draw: a labelled bottle on a light backdrop, and its JPEG bytes."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image, ImageDraw
+
+
+def bottle(colour: tuple[int, int, int], label: str = "SNAP 42 ml", side: int = 240) -> Image.Image:
+    """One product: a rounded bottle of ``colour`` with ``label`` printed on a white panel."""
+    im = Image.new("RGB", (side, side), (246, 246, 246))
+    draw = ImageDraw.Draw(im)
+    s = side / 300
+    draw.rounded_rectangle((90 * s, 40 * s, 210 * s, 285 * s), round(20 * s), fill=colour)
+    draw.rectangle((100 * s, 110 * s, 200 * s, 215 * s), fill="white")
+    for k in range(7):
+        draw.text((104 * s, 114 * s + 14 * k * s), (label * 2)[k:k + 12], fill="black")
+    return im
+
+
+def jpeg(im: Image.Image, quality: int = 90) -> bytes:
+    buf = io.BytesIO()
+    im.convert("RGB").save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
