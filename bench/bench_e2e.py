@@ -74,6 +74,17 @@ def serve_dir(root: Path) -> tuple[subprocess.Popen[bytes], str]:
     return proc, url
 
 
+def url_catalog(csv_path: Path, img_base: str, out: Path) -> Path:
+    """The catalog at ``csv_path`` with its pictures as URLs under ``img_base`` (each search one API call)."""
+    with csv_path.open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    with out.open("w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows({**r, "image": f"{img_base}/{r['image']}"} for r in rows)
+    return out
+
+
 def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -121,14 +132,7 @@ def main() -> None:
     gen = generate_catalog(world, tmp / "cat", args.items, dup_rate=0.3, distractor_rate=0.1)
     wait_ready(sandbox_url, sandbox_proc)
     srv, img_base = serve_dir(gen.out_dir)
-    with gen.csv_path.open(encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    url_csv = tmp / "catalog_urls.csv"
-    with url_csv.open("w", encoding="utf-8", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        for r in rows:
-            w.writerow({**r, "image": f"{img_base}/{r['image']}"})
+    url_csv = url_catalog(gen.csv_path, img_base, tmp / "catalog_urls.csv")
     print(f"setup: world of {products} products, {args.items}-row catalog in {time.perf_counter() - t0:.1f} s")
 
     # The warm-up run pays what any first run pays (the sandbox analysing each catalog

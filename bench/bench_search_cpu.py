@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import os
 import statistics
 import subprocess
@@ -33,7 +32,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench_e2e import free_port, serve_dir, wait_ready
+from bench_e2e import free_port, serve_dir, url_catalog, wait_ready
 from bench_load import scratch_database
 from snapprice import run
 from snapprice.sandbox import SandboxConfig, build_world
@@ -69,13 +68,7 @@ def main() -> None:
                            dup_rate=0.3, distractor_rate=0.1)
     wait_ready(url, sandbox)
     cdn, img_base = serve_dir(gen.out_dir)
-    with gen.csv_path.open(encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    catalog = tmp / "catalog_urls.csv"
-    with catalog.open("w", encoding="utf-8", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows({**r, "image": f"{img_base}/{r['image']}"} for r in rows)
+    catalog = url_catalog(gen.csv_path, img_base, tmp / "catalog_urls.csv")
     per_search: list[float] = []
     base: list[float] = []
     try:
