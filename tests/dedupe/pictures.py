@@ -1,8 +1,10 @@
-"""Pictures the dedupe tests draw: a labelled bottle on a light backdrop, and its JPEG bytes."""
+"""Pictures the dedupe tests draw (a labelled bottle on a light backdrop, its JPEG bytes) and a
+catalog of them."""
 
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 from PIL import Image, ImageDraw
 
@@ -23,3 +25,14 @@ def jpeg(im: Image.Image, quality: int = 90) -> bytes:
     buf = io.BytesIO()
     im.convert("RGB").save(buf, "JPEG", quality=quality)
     return buf.getvalue()
+
+
+def catalog(folder: Path, images: dict[str, bytes]) -> Path:
+    """A catalog CSV in ``folder``: one row per SKU, its picture written beside it."""
+    folder.mkdir(exist_ok=True)
+    lines = ["sku,image"]
+    for sku, data in images.items():
+        (folder / f"{sku}.jpg").write_bytes(data)
+        lines.append(f"{sku},{sku}.jpg")
+    (folder / "cat.csv").write_text("\n".join(lines) + "\n")
+    return folder / "cat.csv"

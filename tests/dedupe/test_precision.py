@@ -17,7 +17,7 @@ from snapprice.dedupe.grouping import group
 from snapprice.dedupe.hashing import MemoryHashCache
 from snapprice.dedupe.local import MIN_AGREEMENT, MIN_INLIERS, MemoryFeatureCache, describe, score, unpack
 from snapprice.dedupe.stage import dedupe_catalog
-from tests.dedupe.pictures import bottle, jpeg
+from tests.dedupe.pictures import bottle, catalog, jpeg
 
 
 def _frame(digests: Sequence[str], sizes: Sequence[int] | None = None) -> pl.DataFrame:
@@ -116,15 +116,6 @@ def test_label_variant_is_apart(label: str) -> None:
     assert not result.same and result.agreement is not None and result.agreement < MIN_AGREEMENT
 
 
-def _catalog(tmp_path: Path, images: dict[str, bytes]) -> Path:
-    lines = ["sku,image"]
-    for sku, data in images.items():
-        (tmp_path / f"{sku}.jpg").write_bytes(data)
-        lines.append(f"{sku},{sku}.jpg")
-    (tmp_path / "cat.csv").write_text("\n".join(lines) + "\n")
-    return tmp_path / "cat.csv"
-
-
 def _run(path: Path) -> set[frozenset[str]]:
     result = dedupe_catalog(path, MemoryHashCache(), threshold=14, workers=1, features=MemoryFeatureCache())
     return _groups(result.frame)
@@ -136,29 +127,29 @@ def test_catalog_groups(tmp_path: Path) -> None:
     framed.paste(red, (20, 20))
     images = {"red": jpeg(red), "crop": jpeg(red.crop((10, 8, 236, 232)), 70), "framed": jpeg(framed, 60),
               "blue": jpeg(bottle((30, 60, 200))), "green": jpeg(bottle((30, 150, 60)))}
-    assert _run(_catalog(tmp_path, images)) == {
+    assert _run(catalog(tmp_path, images)) == {
         frozenset({"red", "crop", "framed"}), frozenset({"blue"}), frozenset({"green"})}
 
 
 def test_degenerate_catalogs(tmp_path: Path) -> None:
     one = tmp_path / "one"
     one.mkdir()
-    assert _run(_catalog(one, {"only": jpeg(bottle(RED))})) == {frozenset({"only"})}
+    assert _run(catalog(one, {"only": jpeg(bottle(RED))})) == {frozenset({"only"})}
     same = tmp_path / "same"
     same.mkdir()
     data = jpeg(bottle(RED))
-    assert _run(_catalog(same, {f"s{k}": data for k in range(4)})) == {frozenset({"s0", "s1", "s2", "s3"})}
+    assert _run(catalog(same, {f"s{k}": data for k in range(4)})) == {frozenset({"s0", "s1", "s2", "s3"})}
     blank = tmp_path / "blank"
     blank.mkdir()
     whites = {f"w{k}": jpeg(Image.new("RGB", (100 + 20 * k, 100 + 20 * k), "white"), 60 + 10 * k)
               for k in range(3)}
     reds = {"r0": jpeg(Image.new("RGB", (120, 120), RED))}
-    assert _run(_catalog(blank, {**whites, **reds})) == {frozenset(whites), frozenset(reds)}
+    assert _run(catalog(blank, {**whites, **reds})) == {frozenset(whites), frozenset(reds)}
 
 
 def test_dedupe_command_html_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     red = bottle(RED)
-    path = _catalog(tmp_path, {"red": jpeg(red), "crop": jpeg(red.crop((10, 8, 236, 232)), 70),
+    path = catalog(tmp_path, {"red": jpeg(red), "crop": jpeg(red.crop((10, 8, 236, 232)), 70),
                                "blue": jpeg(bottle((30, 60, 200)))})
     page = tmp_path / "groups.html"
     assert dedupe_command(path, None, True, 1, html_out=page) == 0

@@ -15,7 +15,7 @@ from snapprice.dedupe.local import PairScore
 from snapprice.dedupe.stage import DedupeResult, dedupe_catalog
 from snapprice.dedupe.verdicts import DEFAULTS, MemoryVerdictCache, VerdictCache, VerifierParams, verifier_key
 from snapprice.store.hash_cache import PgFeatureCache, PgHashCache, PgVerdictCache
-from tests.dedupe.pictures import bottle, jpeg
+from tests.dedupe.pictures import bottle, catalog, jpeg
 
 
 def _framed(im: Image.Image, pad: int) -> Image.Image:
@@ -35,16 +35,6 @@ def _images() -> dict[str, bytes]:
     }
 
 
-def _catalog(folder: Path, images: dict[str, bytes]) -> Path:
-    folder.mkdir(exist_ok=True)
-    lines = ["sku,image"]
-    for sku, data in images.items():
-        (folder / f"{sku}.jpg").write_bytes(data)
-        lines.append(f"{sku},{sku}.jpg")
-    (folder / "cat.csv").write_text("\n".join(lines) + "\n")
-    return folder / "cat.csv"
-
-
 def _groups(result: DedupeResult) -> list[tuple[str, int, bool, int]]:
     return result.frame.sort("sku").select("sku", "group_id", "is_representative", "distance").rows()
 
@@ -54,7 +44,7 @@ def _run(path: Path, cache: VerdictCache, params: VerifierParams = DEFAULTS) -> 
 
 
 def test_rerun_verifies_nothing_and_groups_alike(tmp_path: Path) -> None:
-    path = _catalog(tmp_path / "c", _images())
+    path = catalog(tmp_path / "c", _images())
     cache = MemoryVerdictCache()
     first, second = _run(path, cache), _run(path, cache)
     assert first.verified > 0 and first.described > 0
@@ -68,7 +58,7 @@ def test_rerun_verifies_nothing_and_groups_alike(tmp_path: Path) -> None:
 
 def test_cached_verdicts_decide(tmp_path: Path) -> None:
     """The cache is read, not just counted: a planted verdict changes the groups."""
-    path = _catalog(tmp_path / "c", _images())
+    path = catalog(tmp_path / "c", _images())
     cache = MemoryVerdictCache()
     first = _run(path, cache)
     digest = dict(first.frame.select("sku", "digest").iter_rows())
@@ -82,7 +72,7 @@ def test_cached_verdicts_decide(tmp_path: Path) -> None:
 
 
 def test_a_changed_parameter_invalidates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = _catalog(tmp_path / "c", _images())
+    path = catalog(tmp_path / "c", _images())
     cache = MemoryVerdictCache()
     first = _run(path, cache)
     for params in (VerifierParams(min_inliers=31), VerifierParams(colour_tolerance=0.61),
@@ -99,10 +89,10 @@ def test_a_changed_parameter_invalidates(tmp_path: Path, monkeypatch: pytest.Mon
 def test_new_picture_verifies_only_its_pairs(tmp_path: Path) -> None:
     images = _images()
     cache = MemoryVerdictCache()
-    first = _run(_catalog(tmp_path / "c", images), cache)
+    first = _run(catalog(tmp_path / "c", images), cache)
     red = Image.open(io.BytesIO(images["red"]))
     images["red-small"] = jpeg(red.resize((180, 180)), 75)
-    second = _run(_catalog(tmp_path / "c", images), cache)
+    second = _run(catalog(tmp_path / "c", images), cache)
     new = second.frame.filter(pl.col("sku") == "red-small")["digest"][0]
     fresh = {k for k, s in second.scores.items() if k not in first.scores}
     assert fresh and all(new in k for k in fresh)
@@ -115,7 +105,7 @@ def test_new_picture_verifies_only_its_pairs(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_postgres_cache_rerun_and_groups_as_without_cache(clean_db, tmp_path: Path) -> None:
-    path = _catalog(tmp_path / "c", _images())
+    path = catalog(tmp_path / "c", _images())
 
     def run(params: VerifierParams = DEFAULTS) -> DedupeResult:
         return dedupe_catalog(path, PgHashCache(clean_db), threshold=14, workers=1, features=PgFeatureCache(clean_db),
@@ -147,10 +137,10 @@ def test_postgres_cache_rerun_and_groups_as_without_cache(clean_db, tmp_path: Pa
 def test_postgres_cache_new_picture(clean_db, tmp_path: Path) -> None:
     images = _images()
     cache = PgVerdictCache(clean_db)
-    first = _run(_catalog(tmp_path / "c", images), cache)
+    first = _run(catalog(tmp_path / "c", images), cache)
     images["blue-crop"] = jpeg(Image.open(io.BytesIO(images["blue"])).crop((12, 6, 230, 238)), 80)
-    second = _run(_catalog(tmp_path / "c", images), cache)
+    second = _run(catalog(tmp_path / "c", images), cache)
     new = second.frame.filter(pl.col("sku") == "blue-crop")["digest"][0]
     assert 0 < second.verified == sum(1 for k in second.scores if new in k and k not in first.scores)
-    assert _run(_catalog(tmp_path / "c", images), cache).verified == 0
+    assert _run(catalog(tmp_path / "c", images), cache).verified == 0
 

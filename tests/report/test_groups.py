@@ -15,7 +15,8 @@ from snapprice.report import write_report
 from snapprice.report.data import collect
 from snapprice.report.groups import collect_groups, render_groups
 from snapprice.settings import load_settings
-from tests.dedupe.test_verdicts import _catalog, _images
+from tests.dedupe.pictures import catalog as write_catalog
+from tests.dedupe.test_verdicts import _images
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +32,7 @@ def test_groups_section_of_the_last_run(clean_db: Engine, tmp_path: Path) -> Non
     images = _images()
     images["red-again"] = images["red"]  # the same files under other SKUs
     images["red-framed-again"] = images["red-framed"]
-    catalog = _catalog(tmp_path / "c", images)
+    catalog = write_catalog(tmp_path / "c", images)
     _ingest(clean_db, catalog)
     last = _ingest(clean_db, catalog)  # the second run verifies nothing: scores come from pair_verdict
     with clean_db.connect() as conn:
@@ -65,7 +66,7 @@ def test_groups_section_is_bounded(clean_db: Engine, tmp_path: Path) -> None:
     images = _images()
     for k in range(5):
         images[f"red-{k}"] = images["red"]
-    _ingest(clean_db, _catalog(tmp_path / "c", images))
+    _ingest(clean_db, write_catalog(tmp_path / "c", images))
     with clean_db.connect() as conn:
         section = collect_groups(conn, max_groups=1, max_members=3)
         full = collect_groups(conn)
