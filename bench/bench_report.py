@@ -32,7 +32,7 @@ import psycopg
 import sqlalchemy as sa
 
 from snapprice.report import DEFAULT_DAYS
-from snapprice.report.data import collect
+from snapprice.report.data import collect, read
 from snapprice.report.page import render
 from snapprice.store import migrate
 from snapprice.store.database import to_libpq, to_sqlalchemy
@@ -139,10 +139,7 @@ def measure(url: str, out: Path) -> None:
         print(f"  {name:<16} {secs:7.2f} s")
     print(f"  {'sum':<16} {sql:7.2f} s  (all of collect: {collected:.2f} s)")
     started = time.perf_counter()
-    with engine.connect() as conn:  # as write_report reads: side by side on one snapshot
-        conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
-        side = collect(conn, since, None, now, engine=engine)
+    side = read(engine, since, None, now)  # as write_report reads: side by side on one snapshot
     print(f"side by side (as `snapprice report` reads): {time.perf_counter() - started:.2f} s; slowest "
           + ", ".join(f"{k} {v:.2f} s" for k, v in sorted(side.timings.items(), key=lambda kv: -kv[1])[:2]))
     engine.dispose()

@@ -17,17 +17,12 @@ def write_report(engine: Engine, out: Path, since: date | None = None, sku: str 
     One self-contained HTML file (no network needed to open it); returns its path. A SKU
     with fewer than ``min_history_days`` days of data shows "new", not a low or an average.
     """
-    from snapprice.report.data import collect
+    from snapprice.report.data import read
     from snapprice.report.page import render
 
     now = datetime.now(UTC)
     start = since or (now - timedelta(days=DEFAULT_DAYS)).date()
-    with engine.connect() as conn:
-        # One snapshot for every section: the other readers import this transaction's.
-        conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        # The chart series of 10 k SKUs is ~1 M groups: hashed in memory, not sorted on disk.
-        conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
-        data = collect(conn, start, sku, now, min_history_days, engine=engine)
+    data = read(engine, start, sku, now, min_history_days)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")

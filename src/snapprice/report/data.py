@@ -192,15 +192,25 @@ def _read_group(names: tuple[str, ...], conn: Connection, p: dict[str, Any], out
 
 
 @contextmanager
-def _reader(engine: Engine, snapshot: str) -> Iterator[Connection]:
-    """A read-only connection that sees exactly what the report's first connection sees."""
+def _reader(engine: Engine, snapshot: str | None = None) -> Iterator[Connection]:
+    """A read-only REPEATABLE READ connection; given ``snapshot`` (an exported one), it sees
+    exactly what the connection that exported it sees."""
     with engine.connect() as conn:
         conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        # A utility statement takes no parameters: the id goes in as a quoted literal.
-        conn.connection.driver_connection.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(snapshot))
+        if snapshot is not None:
+            # A utility statement takes no parameters: the id goes in as a quoted literal.
+            conn.connection.driver_connection.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(snapshot))
+        # The chart series of 10 k SKUs is ~1 M groups: hashed in memory, not sorted on disk.
         conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
         yield conn
         conn.rollback()
+
+
+def read(engine: Engine, since: date, sku: str | None, until: datetime | None = None,
+         min_history_days: int = 7) -> ReportData:
+    """What ``snapprice report`` reads: ``collect`` with its sections side by side on one snapshot."""
+    with _reader(engine) as conn:
+        return collect(conn, since, sku, until, min_history_days, engine=engine)
 
 
 def collect(conn: Connection, since: date, sku: str | None, until: datetime | None = None,
